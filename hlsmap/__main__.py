@@ -1,0 +1,5 @@
+"""``python -m hlsmap`` runs the CLI."""
+
+from hlsmap.cli import main
+
+main()

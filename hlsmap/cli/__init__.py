@@ -1,0 +1,8 @@
+"""The ``hlsmap`` command line: one module per command group, all registered on one app."""
+
+from __future__ import annotations
+
+# Importing a command module registers its commands on `app` (keep one line per module).
+from hlsmap.cli.app import app, main
+
+__all__ = ["app", "main"]

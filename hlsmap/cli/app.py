@@ -1,0 +1,76 @@
+"""The typer application and its error handling, shared by every command module.
+
+Each command module under ``hlsmap/cli/`` registers its commands on :data:`app`; a command only
+parses its options, builds a config and calls one library function.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="hlsmap",
+    help="Land-cover maps from Harmonized Landsat Sentinel-2 (HLS) time series.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console(stderr=True)
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        from hlsmap import __version__
+
+        typer.echo(f"hlsmap {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show Python tracebacks for errors.")
+    ] = False,
+) -> None:
+    """Land-cover maps from Harmonized Landsat Sentinel-2 (HLS) time series."""
+    _state["debug"] = debug
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``hlsmap`` console script.
+
+    User mistakes (:class:`hlsmap.errors.HlsmapError`) are printed as one clear message with
+    exit code 2 and no traceback; ``--debug`` re-raises them.
+    """
+    from hlsmap.errors import HlsmapError
+
+    args = sys.argv[1:] if argv is None else argv
+    _state["debug"] = "--debug" in args
+    try:
+        app(args=args, standalone_mode=False)
+    except HlsmapError as exc:
+        if _state["debug"]:
+            raise
+        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise SystemExit(2) from None
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except typer.Abort:
+        console.print("aborted")
+        raise SystemExit(130) from None
+    except Exception as exc:  # click usage errors and friends
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+        raise

@@ -1,0 +1,1 @@
+"""Outputs: COGs, STAC items, PNG quicklooks and area statistics."""

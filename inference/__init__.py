@@ -1,0 +1,1 @@
+"""hlsmap.inference."""
