@@ -1,0 +1,339 @@
+"""The inference kernel: one jitted, sharded model call over batches of windows.
+
+Every device of the process forms one ``('data',)`` mesh. The model's state is replicated on
+all of them and each batch of windows is split along the batch axis, so one jitted function
+serves one CPU, one GPU or eight devices alike. Windows of *all* the observations of a tile go
+through the same fixed-size batches (padded to a multiple of the device count), so the function
+compiles once per window shape.
+
+Per observation the kernel returns what the consensus stage consumes (TEAM.md "Per-observation
+predictions"): class probabilities quantized to uint8 (or argmax class + confidence), and the
+``observed`` / ``valid`` masks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from hlsmap.inference.tiling import (
+    WindowPlan,
+    blend_weights,
+    pad_image,
+    plan_windows,
+    weight_sum,
+)
+
+from hlsmap.classes import CLOUD, NUM_CLASSES
+from hlsmap.errors import ConfigError
+
+FILL_REFLECTANCE = -9999
+FILL_FMASK = 255
+# HLS v2.0 Fmask bits 1 (cloud), 2 (adjacent to cloud/shadow) and 3 (cloud shadow).
+FMASK_INVALID_BITS = 0b0000_1110
+
+Normalizer = Callable[[np.ndarray, str], np.ndarray]
+OutputKind = Literal["probs", "class"]
+
+
+@dataclass
+class ObservationPrediction:
+    """The model's view of one observation on one tile.
+
+    Attributes:
+        probs: uint8 (H, W, 10), class probabilities * 255 (index i = class code i + 1); zeros
+            where not observed. ``None`` when the class output was asked for.
+        cls: uint8 (H, W) argmax class code 1..10, 0 where not observed (class output only).
+        confidence: uint8 (H, W) probability of the argmax class * 255, 0 where not observed
+            (class output only).
+        observed: bool (H, W): not fill, inside the swath.
+        valid: bool (H, W): observed, not Fmask cloud/shadow/adjacent, model argmax not cloud.
+        time: the observation time (``numpy.datetime64``) or ``None``.
+        sensor: the sensor name (``"L30"``, ``"S30"``, ...).
+    """
+
+    probs: np.ndarray | None
+    cls: np.ndarray | None
+    confidence: np.ndarray | None
+    observed: np.ndarray
+    valid: np.ndarray
+    time: Any = None
+    sensor: str = ""
+
+
+def make_data_mesh(devices: Sequence[Any] | None = None) -> Any:
+    """A one-axis ``('data',)`` mesh over ``devices`` (default: all devices of the process).
+
+    Axis types are ``Auto``: jax 0.10 defaults to ``Explicit`` sharding, which would make the
+    model's own reshapes/convolutions declare output shardings; ``Auto`` lets XLA propagate the
+    batch split through the network.
+    """
+    import jax
+
+    devs = list(jax.devices() if devices is None else devices)
+    return jax.make_mesh(
+        (len(devs),), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=devs
+    )
+
+
+class Predictor:
+    """A model ready for sliding-window inference on a device mesh.
+
+    Args:
+        model: an ``nnx.Module`` mapping (B, H, W, C) float32 to (B, H, W, 10) logits, with H
+            and W multiples of ``model.multiple`` (1 when the attribute is absent).
+        normalize: ``(x_int16 (..., C), sensor) -> float32 (..., C)``, fill mapped to 0; usually
+            ``ModelMetadata.normalize``. Needed by :meth:`predict_observations` only.
+        window: window side in pixels (rounded up to the model's multiple).
+        overlap: pixels shared by neighbouring windows (the blend zone).
+        batch_size: windows per model call; rounded up to a multiple of the device count
+            (default: 2 per device).
+        devices: the devices of the mesh (default: all).
+        compute_dtype: run the model in this dtype (e.g. ``jnp.bfloat16``); parameters and
+            inputs are cast inside the jitted function, probabilities come back in float32.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        normalize: Normalizer | None = None,
+        window: int = 256,
+        overlap: int = 32,
+        batch_size: int | None = None,
+        devices: Sequence[Any] | None = None,
+        compute_dtype: Any = None,
+    ) -> None:
+        import jax
+        from flax import nnx
+
+        if hasattr(model, "eval"):
+            model.eval()  # dropout off, batch norm on running statistics
+        self.multiple = int(getattr(model, "multiple", 1))
+        self.window = window
+        self.overlap = overlap
+        self.normalize = normalize
+        self.mesh = make_data_mesh(devices)
+        self.n_devices = int(self.mesh.devices.size)
+        per = batch_size if batch_size is not None else 2 * self.n_devices
+        if per < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = -(-per // self.n_devices) * self.n_devices
+
+        graphdef, state = nnx.split(model)
+        P = jax.sharding.PartitionSpec
+        self._replicated = jax.sharding.NamedSharding(self.mesh, P())
+        self._batched = jax.sharding.NamedSharding(self.mesh, P("data"))
+        self._state = jax.device_put(state, self._replicated)
+
+        def forward(state: Any, x: Any, weights: Any) -> Any:
+            import jax.numpy as jnp
+
+            if compute_dtype is not None:
+                state = jax.tree.map(
+                    lambda a: (
+                        a.astype(compute_dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a
+                    ),
+                    state,
+                )
+                x = x.astype(compute_dtype)
+            logits = nnx.merge(graphdef, state)(x).astype(jnp.float32)
+            # softmax and blend weights inside the jit: the host only adds windows up
+            return jax.nn.softmax(logits, axis=-1) * weights[None, :, :, None]
+
+        self._forward = jax.jit(
+            forward,
+            in_shardings=(self._replicated, self._batched, self._replicated),
+            out_shardings=self._batched,
+        )
+
+    # ------------------------------------------------------------------ kernel
+    def plan(self, height: int, width: int) -> WindowPlan:
+        """The window plan this predictor uses for an image of ``height`` x ``width``."""
+        return plan_windows(
+            height, width, window=self.window, overlap=self.overlap, multiple=self.multiple
+        )
+
+    def forward_batch(self, x: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """Run the jitted model on a (B, h, w, C) batch; returns weighted probabilities.
+
+        ``B`` must equal :attr:`batch_size` to reuse the compiled function (the tiled paths
+        pad for you). Without ``weights`` the plain softmax probabilities come back.
+        """
+        import jax
+
+        if weights is None:
+            weights = np.ones(x.shape[1:3], np.float32)
+        xs = jax.device_put(np.asarray(x, np.float32), self._batched)
+        ws = jax.device_put(np.asarray(weights, np.float32), self._replicated)
+        return np.asarray(self._forward(self._state, xs, ws))
+
+    def predict_probs(self, images: np.ndarray, skip: np.ndarray | None = None) -> np.ndarray:
+        """Blended class probabilities of normalized images.
+
+        Args:
+            images: float32 (T, H, W, C), already normalized (fill = 0).
+            skip: optional bool (T, H, W), pixels that need no prediction; windows made only of
+                such pixels are not run (outside-swath parts of a tile cost nothing).
+
+        Returns:
+            float32 (T, H, W, 10) probabilities (rows sum to 1 where a window ran, 0 elsewhere).
+        """
+        import jax
+
+        if images.ndim != 4:
+            raise ConfigError(f"images must be (T, H, W, C), got shape {images.shape}")
+        t_count, height, width, channels = images.shape
+        plan = self.plan(height, width)
+        weights = blend_weights(plan)
+        ws = jax.device_put(weights, self._replicated)
+        padded = pad_image(np.asarray(images, np.float32), plan)
+        wh, ww = plan.window
+        ph, pw = plan.padded
+        jobs = [
+            (t, y, x)
+            for t in range(t_count)
+            for (y, x) in plan.origins
+            if skip is None or not skip[t, y : y + wh, x : x + ww].all()
+        ]
+        acc = np.zeros((t_count, ph, pw, NUM_CLASSES), np.float32)
+
+        def add(pending: tuple[Any, list[tuple[int, int, int]]]) -> None:
+            out, batch_jobs = pending
+            probs = np.asarray(out)
+            for k, (t, y, x) in enumerate(batch_jobs):
+                acc[t, y : y + wh, x : x + ww] += probs[k]
+
+        pending = None
+        for start in range(0, len(jobs), self.batch_size):
+            batch_jobs = jobs[start : start + self.batch_size]
+            # a fresh buffer per batch: on CPU device_put may alias host memory, and the
+            # previous batch may still be running (zeros pad the last batch)
+            batch = np.zeros((self.batch_size, wh, ww, channels), np.float32)
+            for k, (t, y, x) in enumerate(batch_jobs):
+                batch[k] = padded[t, y : y + wh, x : x + ww]
+            # dispatch is asynchronous: blend the previous batch while this one runs
+            out = self._forward(self._state, jax.device_put(batch, self._batched), ws)
+            if pending is not None:
+                add(pending)
+            pending = (out, batch_jobs)
+        if pending is not None:
+            add(pending)
+        acc /= weight_sum(plan)[None, :, :, None]
+        return acc[:, :height, :width]
+
+    # ------------------------------------------------------------ observations
+    def predict_observations(
+        self,
+        bands: np.ndarray,
+        fmask: np.ndarray,
+        sensors: Sequence[str],
+        times: Sequence[Any] | None = None,
+        *,
+        output: OutputKind = "probs",
+    ) -> list[ObservationPrediction]:
+        """Predict a stack of observations of one tile.
+
+        Args:
+            bands: int16 (T, H, W, C) reflectance in the model's band order (-9999 fill).
+            fmask: uint8 (T, H, W) HLS Fmask (255 fill).
+            sensors: the sensor of each observation (selects the normalization).
+            times: the time of each observation (copied into the results).
+            output: ``"probs"`` (uint8 probabilities) or ``"class"`` (class + confidence).
+
+        Returns:
+            One :class:`ObservationPrediction` per observation, in input order.
+        """
+        if self.normalize is None:
+            raise ConfigError(
+                "this Predictor has no normalize function; pass normalize=meta.normalize"
+            )
+        if output not in ("probs", "class"):
+            raise ConfigError(f"output must be 'probs' or 'class', got {output!r}")
+        if bands.ndim != 4 or fmask.shape != bands.shape[:3] or len(sensors) != bands.shape[0]:
+            raise ConfigError(
+                f"need bands (T, H, W, C), fmask (T, H, W) and T sensors; got {bands.shape}, "
+                f"{fmask.shape} and {len(sensors)} sensors"
+            )
+        observed = observed_mask(bands, fmask)
+        x = np.empty(bands.shape, np.float32)
+        for t, sensor in enumerate(sensors):
+            x[t] = self.normalize(bands[t], sensor)
+        x[~observed] = 0.0  # partially filled pixels count as fill everywhere
+        probs = self.predict_probs(x, skip=~observed)
+        flagged = (fmask & FMASK_INVALID_BITS) != 0
+        results = []
+        for t in range(bands.shape[0]):
+            results.append(
+                _finish(
+                    probs[t],
+                    observed[t],
+                    flagged[t],
+                    output,
+                    None if times is None else times[t],
+                    sensors[t],
+                )
+            )
+        return results
+
+    def predict_dataset(
+        self,
+        cube: Any,
+        bands: Sequence[str],
+        *,
+        time_batch: int = 8,
+        output: OutputKind = "probs",
+    ) -> Iterator[ObservationPrediction]:
+        """Stream predictions for every observation of a cube tile, ``time_batch`` at a time.
+
+        Only ``time_batch`` observations are loaded (``.values`` of a lazy cube) at once, so
+        memory is bounded by the tile size, not by the number of observations.
+
+        Args:
+            cube: an ``xarray.Dataset`` (time, y, x) with the band variables, ``fmask`` and a
+                ``sensor`` coordinate (the :func:`hlsmap.cube.load_cube` contract).
+            bands: the model's band names, in channel order.
+            time_batch: observations per batch.
+            output: as in :meth:`predict_observations`.
+        """
+        if time_batch < 1:
+            raise ConfigError(f"time_batch must be >= 1, got {time_batch}")
+        missing = [b for b in (*bands, "fmask") if b not in cube.data_vars]
+        if missing:
+            raise ConfigError(f"the cube lacks {missing}; load it with bands={tuple(bands)}")
+        n_time = cube.sizes["time"]
+        for start in range(0, n_time, time_batch):
+            part = cube.isel(time=slice(start, start + time_batch))
+            stack = np.stack([np.asarray(part[b].values, np.int16) for b in bands], axis=-1)
+            fmask = np.asarray(part["fmask"].values, np.uint8)
+            sensors = [str(s) for s in np.atleast_1d(part["sensor"].values)]
+            times = list(np.atleast_1d(part["time"].values))
+            yield from self.predict_observations(stack, fmask, sensors, times, output=output)
+
+
+def observed_mask(bands: np.ndarray, fmask: np.ndarray) -> np.ndarray:
+    """Pixels with data: Fmask not fill and no band at the -9999 fill value. (T, H, W) bool."""
+    return (fmask != FILL_FMASK) & np.all(bands != FILL_REFLECTANCE, axis=-1)
+
+
+def _finish(
+    probs: np.ndarray,
+    observed: np.ndarray,
+    flagged: np.ndarray,
+    output: OutputKind,
+    time: Any,
+    sensor: str,
+) -> ObservationPrediction:
+    """Quantize one observation's probabilities and derive its masks."""
+    arg = np.argmax(probs, axis=-1)
+    valid = observed & ~flagged & (arg != CLOUD - 1)
+    if output == "probs":
+        q = np.rint(np.clip(probs, 0.0, 1.0) * 255.0).astype(np.uint8)
+        q[~observed] = 0
+        return ObservationPrediction(q, None, None, observed, valid, time, sensor)
+    cls = np.where(observed, arg + 1, 0).astype(np.uint8)
+    conf = np.rint(np.max(probs, axis=-1) * 255.0).astype(np.uint8)
+    conf[~observed] = 0
+    return ObservationPrediction(None, cls, conf, observed, valid, time, sensor)
