@@ -31,6 +31,7 @@ from hlsmap.sensors.hls import HLSL30, HLSS30
 from hlsmap.sensors.landsat import LandsatC2L2
 from hlsmap.sensors.registry import (
     ENTRY_POINT_GROUP,
+    describe_sensors,
     get_sensor,
     list_sensors,
     register_sensor,
@@ -54,6 +55,7 @@ __all__ = [
     "Sensor",
     "SensorAdapter",
     "Sentinel2L2A",
+    "describe_sensors",
     "get_sensor",
     "list_sensors",
     "normalize_platform",

@@ -198,3 +198,26 @@ def sensor_for_item(item: Any) -> SensorAdapter:
     if cid is None and isinstance(item, dict):
         cid = item.get("collection")
     return sensor_for_collection(str(cid))
+
+
+def describe_sensors() -> list[dict[str, Any]]:
+    """One plain-data summary per registered sensor (what ``hlsmap sensors`` prints).
+
+    Returns:
+        Dicts with ``name``, ``title``, ``collections`` (provider -> id), ``bands``
+        (common name -> asset), ``qa`` (``{"asset", "kind"}``) and ``resolution`` (metres).
+    """
+    out = []
+    for name in list_sensors():
+        a = get_sensor(name)
+        out.append(
+            {
+                "name": a.name,
+                "title": a.title,
+                "collections": dict(a.collections),
+                "bands": {band: spec.asset for band, spec in a.bands.items()},
+                "qa": {"asset": a.qa.asset, "kind": a.qa.kind},
+                "resolution": float(a.resolution),
+            }
+        )
+    return out
