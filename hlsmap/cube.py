@@ -1,0 +1,334 @@
+"""Items -> one aligned, masked, multi-sensor ``(time, y, x)`` cube, through odc-stac.
+
+Each sensor's items are read with the ``stac_cfg`` its adapter produces (explicit dtype and
+nodata per asset, so L30 and S30 fuse correctly whatever the granules' tags say), onto ONE GeoBox,
+with same-sensor same-solar-day granules (MGRS tile overlaps) fused. The raw values are then
+harmonized by the adapter (HLS int16 reflectance, -9999 fill; HLS Fmask bits, 255 fill) and the
+sensors are interleaved by time with ``sensor`` and ``platform`` coordinates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hlsmap.errors import (
+    CorruptRasterError,
+    EmptySearchError,
+    InvalidRegionError,
+    MissingAssetError,
+    RemoteError,
+)
+
+if TYPE_CHECKING:
+    import pystac
+    import xarray as xr
+    from odc.geo.geobox import GeoBox
+
+    from hlsmap.region import Region
+    from hlsmap.sensors import SensorAdapter
+
+FMASK = "fmask"
+FMASK_FILL = 255
+REFLECTANCE_FILL = -9999
+_NOT_CLEAR_BITS = 0b0000_1110  # bits 1-3: cloud, adjacent to cloud/shadow, cloud shadow
+
+
+def _default_bands() -> tuple[str, ...]:
+    from hlsmap.sensors import BANDS
+
+    return tuple(BANDS)
+
+
+def solar_day(item: pystac.Item) -> dt.date:
+    """The local solar day of an item (UTC time shifted by the longitude of its centre).
+
+    This is the grouping odc-stac's ``groupby="solar_day"`` applies: granules of one overpass in
+    neighbouring MGRS tiles share it even when the UTC date changes mid-swath.
+    """
+    t = item.datetime
+    if t is None:
+        raise MissingAssetError(f"item {item.id} has no datetime; STAC items need one")
+    lon = 0.0
+    if item.bbox:
+        lon = (item.bbox[0] + item.bbox[2]) / 2
+    return (t + dt.timedelta(hours=lon / 15.0)).date()
+
+
+def geobox_for_items(items: Sequence[pystac.Item], resolution: float = 30.0) -> GeoBox:
+    """A GeoBox covering ``items`` in their most common CRS, on the 30 m HLS grid."""
+    from odc.geo.geobox import GeoBox
+    from odc.geo.geom import Geometry, unary_union
+
+    codes = Counter(_item_crs(i) for i in items)
+    crs = codes.most_common(1)[0][0] or "EPSG:4326"
+    footprint = unary_union([Geometry(i.geometry, "EPSG:4326").to_crs(crs) for i in items])
+    if footprint is None:
+        raise InvalidRegionError("the items carry no geometry; pass a region or a GeoBox")
+    return GeoBox.from_bbox(footprint.boundingbox, crs, resolution=resolution)
+
+
+def _item_crs(item: pystac.Item) -> str | None:
+    p = item.properties
+    if "proj:code" in p and p["proj:code"]:
+        return str(p["proj:code"])
+    if p.get("proj:epsg"):
+        return f"EPSG:{p['proj:epsg']}"
+    return None
+
+
+def _check_assets(items: Sequence[pystac.Item], adapter: SensorAdapter, bands: Sequence[str]):
+    needed = {b: adapter.bands[b].asset for b in bands if b in adapter.bands}
+    missing_bands = [b for b in bands if b not in adapter.bands]
+    if missing_bands:
+        raise MissingAssetError(
+            f"sensor {adapter.name} has no band {', '.join(missing_bands)}; it offers "
+            f"{', '.join(adapter.bands)}; ask only for bands every sensor in the search has"
+        )
+    needed[FMASK] = adapter.qa.asset
+    for item in items:
+        absent = [f"{a} ({b})" for b, a in needed.items() if a not in item.assets]
+        if absent:
+            raise MissingAssetError(
+                f"item {item.id} of {item.collection_id} lacks asset {', '.join(absent)} that "
+                f"the {adapter.name} adapter reads; the item is incomplete: drop it from the "
+                "search or fix the catalog"
+            )
+
+
+class _FailedReads(logging.Handler):
+    """Collects the hrefs odc-loader reports as failed (its exceptions do not name them)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.hrefs: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.getMessage()
+        if msg.startswith("Failed to load "):
+            self.hrefs.append(msg.removeprefix("Failed to load ").split(" due to")[0])
+
+
+@contextlib.contextmanager
+def read_errors() -> Iterator[None]:
+    """Translate GDAL/rasterio read failures into hlsmap errors that name the file.
+
+    Wrap any computation of a lazy cube (``cube.load()``, ``.compute()``) with it.
+    """
+    from rasterio.errors import RasterioError
+
+    failed = _FailedReads()
+    logger = logging.getLogger("odc.loader")
+    logger.addHandler(failed)
+    try:
+        yield
+    except RasterioError as exc:
+        msg = str(exc)
+        where = f" ({failed.hrefs[-1]})" if failed.hrefs else ""
+        low = msg.lower()
+        remote = "http" in low or "curl" in low
+        if remote:
+            raise RemoteError(
+                f"reading a remote asset failed after retries: {msg}{where}. Check that the URL "
+                "exists and that you are authorized (Planetary Computer signing, Earthdata login)"
+            ) from exc
+        raise CorruptRasterError(
+            f"an asset could not be read (truncated or corrupt COG?): {msg}{where}. Re-download "
+            "it or drop its item from the search"
+        ) from exc
+    finally:
+        logger.removeHandler(failed)
+
+
+def load_cube(
+    items: Sequence[pystac.Item],
+    *,
+    geobox: GeoBox | None = None,
+    region: Region | None = None,
+    resolution: float = 30.0,
+    crs: str | int | None = None,
+    bands: Sequence[str] | None = None,
+    chunks: dict[str, int] | None = None,
+    groupby: str = "solar_day",
+    patch_url: Callable[[str], str] | None = None,
+    gdal_options: dict[str, Any] | None = None,
+    progress: bool = False,
+) -> xr.Dataset:
+    """Load items of any registered sensors into one aligned HLS cube.
+
+    Args:
+        items: STAC items (from :func:`hlsmap.search.search`); their collection ids pick the
+            sensor adapters.
+        geobox: the output grid; otherwise ``region``'s grid at ``resolution`` / ``crs``, or
+            the items' footprint in their most common CRS.
+        region: the area to load (see :class:`hlsmap.region.Region`).
+        resolution: pixel size in metres when the grid is derived (30, HLS's native).
+        crs: the CRS when the grid is derived from ``region``.
+        bands: harmonized band names (default ``blue green red nir08 swir16 swir22``).
+        chunks: dask chunks such as ``{"x": 512, "y": 512}`` for a lazy cube; ``None`` reads
+            now.
+        groupby: how granules are fused into one observation (odc-stac's ``groupby``).
+        patch_url: rewrites each href before reading (Planetary Computer hrefs are signed
+            automatically, per read, so long runs outlive their tokens).
+        gdal_options: extra GDAL settings (e.g. :func:`hlsmap.access.earthdata_gdal_env` for
+            a NASA mirror under another host name).
+        progress: show a progress bar while reading (eager loads).
+
+    Returns:
+        A Dataset with dims ``(time, y, x)``: int16 bands (fill -9999), ``fmask`` (uint8,
+        HLS v2.0 bits, 255 fill), coordinates ``time``, ``sensor``, ``platform`` and the
+        GeoBox's ``spatial_ref``.
+    """
+    import odc.stac
+    import xarray as xr
+
+    from hlsmap.access import default_patch_url, gdal_env
+    from hlsmap.sensors import sensor_for_collection
+
+    items = list(items)
+    if not items:
+        raise EmptySearchError("no items to load; the search found nothing, widen it")
+    bands = tuple(bands) if bands is not None else _default_bands()
+    if geobox is None:
+        geobox = (
+            region.geobox(resolution=resolution, crs=crs)
+            if region is not None
+            else geobox_for_items(items, resolution)
+        )
+    items = _overlapping(items, geobox)
+    hrefs = [a.href for i in items for a in i.assets.values()]
+    if patch_url is None:
+        patch_url = default_patch_url(hrefs)
+    odc.stac.configure_rio(**gdal_env(hrefs, **(gdal_options or {})))
+
+    groups: dict[str, list[pystac.Item]] = defaultdict(list)
+    adapters: dict[str, SensorAdapter] = {}
+    for item in items:
+        adapter = sensor_for_collection(item.collection_id or "")
+        adapters[adapter.name] = adapter
+        groups[adapter.name].append(item)
+
+    parts = []
+    for name, group in groups.items():
+        adapter = adapters[name]
+        _check_assets(group, adapter, bands)
+        with read_errors():
+            raw = odc.stac.load(
+                group,
+                bands=[*bands, FMASK],
+                geobox=geobox,
+                chunks=dict(chunks) if chunks is not None else None,  # type: ignore[arg-type]
+                groupby=groupby,
+                stac_cfg=adapter.odc_stac_config(),
+                patch_url=patch_url,
+                resampling="nearest",
+                fail_on_error=True,
+                progress=_progress() if progress and chunks is None else None,
+            )
+        parts.append(_harmonize(raw, group, adapter, bands, groupby))
+    cube = xr.concat(parts, dim="time") if len(parts) > 1 else parts[0]
+    cube = cube.sortby("time")
+    cube.attrs.update({"title": "hlsmap HLS cube", "reflectance_scale": 0.0001})
+    return cube
+
+
+def _progress() -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm
+
+
+def _overlapping(items: list[pystac.Item], geobox: GeoBox) -> list[pystac.Item]:
+    from odc.geo.geom import Geometry
+
+    extent = geobox.extent.to_crs("EPSG:4326")
+    keep = [
+        i
+        for i in items
+        if i.geometry is None or Geometry(i.geometry, "EPSG:4326").intersects(extent)
+    ]
+    if not keep:
+        w, s, e, n = extent.boundingbox
+        raise InvalidRegionError(
+            f"none of the {len(items)} items overlaps the requested area "
+            f"({w:.4f}, {s:.4f}, {e:.4f}, {n:.4f}); check the bbox (west south east north, "
+            "degrees) or search that area"
+        )
+    return keep
+
+
+def _harmonize(
+    raw: xr.Dataset,
+    group: list[pystac.Item],
+    adapter: SensorAdapter,
+    bands: Sequence[str],
+    groupby: str,
+) -> xr.Dataset:
+    """Apply the adapter's conversions slice by slice (some depend on item properties)."""
+    import xarray as xr
+
+    # The first item of each fused group, in odc-stac's (time-sorted) order.
+    firsts: list[pystac.Item] = []
+    if groupby == "solar_day":
+        seen: dict[dt.date, pystac.Item] = {}
+        for item in sorted(group, key=lambda i: (i.datetime, i.id)):
+            seen.setdefault(solar_day(item), item)
+        firsts = list(seen.values())
+    if len(firsts) != raw.sizes["time"]:
+        firsts = [sorted(group, key=lambda i: (i.datetime, i.id))[0]] * raw.sizes["time"]
+    stack = _stack_fn(raw)
+    out = {}
+    for band in bands:
+        da = raw[band]
+        slices = [
+            adapter.harmonize(band, da.data[t], firsts[t].properties)
+            for t in range(da.sizes["time"])
+        ]
+        out[band] = (da.dims, stack(slices))
+    qa = raw[FMASK]
+    out[FMASK] = (qa.dims, adapter.to_fmask(qa.data).astype(np.uint8))
+    ds = xr.Dataset(out, coords=raw.coords, attrs=raw.attrs)
+    for band in bands:
+        ds[band].attrs.update({"nodata": REFLECTANCE_FILL, "scale_factor": 0.0001})
+    ds[FMASK].attrs.update({"nodata": FMASK_FILL, "flag_meanings": "HLS v2.0 Fmask bits"})
+    n = ds.sizes["time"]
+    ds = ds.assign_coords(
+        sensor=("time", np.array([adapter.name] * n, dtype=object)),
+        platform=("time", np.array([adapter.platform(i) for i in firsts], dtype=object)),
+    )
+    return ds
+
+
+def _stack_fn(raw: xr.Dataset) -> Callable[[list[Any]], Any]:
+    first = next(iter(raw.data_vars.values())).data
+    if hasattr(first, "dask"):
+        import dask.array as da
+
+        return lambda xs: da.stack(xs, axis=0)
+    return lambda xs: np.stack([np.asarray(x) for x in xs], axis=0)
+
+
+def clear_mask(cube: xr.Dataset, bands: Sequence[str] | None = None) -> xr.DataArray:
+    """Clear-observation pixels: Fmask not fill and bits 1-3 (cloud, adjacent, shadow) unset,
+    no band at fill, and a positive visible reflectance (blank/zero pixels are not observations).
+    """
+    bands = [b for b in (bands or _default_bands()) if b in cube]
+    fm = cube[FMASK]
+    ok = (fm != FMASK_FILL) & ((fm & _NOT_CLEAR_BITS) == 0)
+    for b in bands:
+        ok = ok & (cube[b] != REFLECTANCE_FILL)
+    visible = [b for b in ("blue", "green", "red") if b in cube]
+    if visible:
+        ok = ok & (sum(cube[b].astype("int32") for b in visible) > 0)
+    return ok.rename("clear")
+
+
+def observed_mask(cube: xr.Dataset) -> xr.DataArray:
+    """Pixels that hold an observation at all (inside the swath, not fill)."""
+    return (cube[FMASK] != FMASK_FILL).rename("observed")
