@@ -166,9 +166,15 @@ def to_hls_int16(
     """
     if not hasattr(raw, "__array_function__"):
         raw = np.asarray(raw)
+    has_nodata = nodata is not None and not np.isnan(nodata)
+    if raw.dtype.kind in "iu" and scale == HLS_SCALE and offset == 0 and extra_offset % 1 == 0:
+        # Already HLS-scaled integers (HLS, Sentinel-2 L2A): integer arithmetic, no rounding.
+        shifted = raw.astype(np.int32) + np.int32(extra_offset)
+        ints = np.clip(shifted, _INT16_MIN, _INT16_MAX).astype(np.int16)
+        return np.where(raw == nodata, np.int16(HLS_FILL), ints) if has_nodata else ints  # type: ignore[no-any-return]
     values = raw.astype(np.float64)
     fill = np.isnan(values)
-    if nodata is not None and not np.isnan(nodata):
+    if has_nodata:
         fill = fill | (raw == nodata)
     refl = ((values + extra_offset) * scale + offset) / HLS_SCALE
     refl = np.clip(np.rint(np.where(fill, 0.0, refl)), _INT16_MIN, _INT16_MAX)

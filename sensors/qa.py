@@ -71,51 +71,63 @@ def _blockwise(func: Callable[[np.ndarray], np.ndarray], raw: Any) -> np.ndarray
     return func(np.asarray(raw))
 
 
-def _as_int(raw: np.ndarray, nodata: float | None) -> tuple[np.ndarray, np.ndarray]:
-    """Integer values and a fill mask (NaN, the nodata value, values outside 0..65535)."""
-    if raw.dtype.kind == "f":
-        fill = ~np.isfinite(raw) | (raw < 0) | (raw > 65535)
-        values = np.where(fill, 0, raw).astype(np.int64)
+def _as_index(raw: np.ndarray, nodata: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Values usable as lookup-table indices (0..65535) and a fill mask.
+
+    Fill: NaN, the nodata value, and anything outside 0..65535. uint8/uint16 input (what
+    odc-stac loads) is used as is, without a copy.
+    """
+    if raw.dtype in (np.uint8, np.uint16):
+        values = raw
+        fill = np.zeros(raw.shape, dtype=bool)
     else:
-        values = raw.astype(np.int64)
-        fill = (values < 0) | (values > 65535)
+        bad = (raw < 0) | (raw > 65535)
+        if raw.dtype.kind == "f":
+            bad |= ~np.isfinite(raw)
+        values = np.where(bad, 0, raw).astype(np.uint16)
+        fill = bad
     if nodata is not None and not np.isnan(nodata):
-        fill |= values == int(nodata)
+        fill |= raw == nodata
     return values, fill
 
 
-def _fmask_block(raw: np.ndarray, nodata: float | None) -> np.ndarray:
-    values, fill = _as_int(raw, nodata)
-    fill |= values > 255
-    return np.where(fill, FMASK_FILL, values).astype(np.uint8)
-
-
-def _scl_block(raw: np.ndarray, nodata: float | None) -> np.ndarray:
-    values, fill = _as_int(raw, nodata)
-    fill |= values > 255
-    out = _SCL_LUT[np.where(fill, 0, values)]
+def _qa_pixel_bits(values: np.ndarray) -> np.ndarray:
+    """QA_PIXEL -> Fmask bits for every value (used once, to build the lookup table)."""
+    out = np.zeros(values.shape, dtype=np.uint8)
+    # Cirrus follows the SCL rule: cloud bit too, so it is never "clear".
+    out[(values & (QA_PIXEL_CLOUD | QA_PIXEL_CIRRUS)) != 0] |= CLOUD
+    out[(values & QA_PIXEL_CIRRUS) != 0] |= CIRRUS
+    # USGS dilates clouds by a few pixels: the same idea as HLS's "adjacent to cloud" bit.
+    out[(values & QA_PIXEL_DILATED_CLOUD) != 0] |= ADJACENT
+    out[(values & QA_PIXEL_SHADOW) != 0] |= SHADOW
+    out[(values & QA_PIXEL_SNOW) != 0] |= SNOW
+    out[(values & QA_PIXEL_WATER) != 0] |= WATER
+    out[(values & QA_PIXEL_FILL) != 0] = FMASK_FILL
     return out
 
 
-def _qa_pixel_block(raw: np.ndarray, nodata: float | None) -> np.ndarray:
-    values, fill = _as_int(raw, nodata)
-    fill |= (values & QA_PIXEL_FILL) != 0
-    out = np.zeros(values.shape, dtype=np.uint8)
-    # Cirrus follows the SCL rule: cloud bit too, so it is never "clear".
-    out |= np.where(values & (QA_PIXEL_CLOUD | QA_PIXEL_CIRRUS), CLOUD, 0).astype(np.uint8)
-    out |= np.where(values & QA_PIXEL_CIRRUS, CIRRUS, 0).astype(np.uint8)
-    # USGS dilates clouds by a few pixels: the same idea as HLS's "adjacent to cloud" bit.
-    out |= np.where(values & QA_PIXEL_DILATED_CLOUD, ADJACENT, 0).astype(np.uint8)
-    out |= np.where(values & QA_PIXEL_SHADOW, SHADOW, 0).astype(np.uint8)
-    out |= np.where(values & QA_PIXEL_SNOW, SNOW, 0).astype(np.uint8)
-    out |= np.where(values & QA_PIXEL_WATER, WATER, 0).astype(np.uint8)
-    return np.where(fill, FMASK_FILL, out).astype(np.uint8)
+# Lookup tables over the whole uint16 domain: one gather per pixel instead of bit arithmetic.
+_FMASK_LUT = np.full(65536, FMASK_FILL, dtype=np.uint8)
+_FMASK_LUT[:256] = np.arange(256, dtype=np.uint8)
+_SCL_LUT16 = np.full(65536, FMASK_FILL, dtype=np.uint8)
+_SCL_LUT16[:256] = _SCL_LUT
+_QA_PIXEL_LUT = _qa_pixel_bits(np.arange(65536, dtype=np.uint32))
+
+
+def _lut_block(lut: np.ndarray) -> Callable[[np.ndarray, float | None], np.ndarray]:
+    def block(raw: np.ndarray, nodata: float | None) -> np.ndarray:
+        values, fill = _as_index(raw, nodata)
+        out = lut[values]
+        out[fill] = FMASK_FILL
+        return out
+
+    return block
 
 
 _TRANSLATORS: dict[str, Callable[[np.ndarray, float | None], np.ndarray]] = {
-    "fmask": _fmask_block,
-    "scl": _scl_block,
-    "qa_pixel": _qa_pixel_block,
+    "fmask": _lut_block(_FMASK_LUT),
+    "scl": _lut_block(_SCL_LUT16),
+    "qa_pixel": _lut_block(_QA_PIXEL_LUT),
 }
 #: QA encodings :func:`translate` understands (``QASpec.kind``).
 QA_KINDS: tuple[str, ...] = tuple(_TRANSLATORS)

@@ -120,6 +120,9 @@ def test_harmonize_stays_lazy_on_dask() -> None:
     out = get_sensor("LC2L2").harmonize("red", raw, {})
     assert isinstance(out, da.Array)
     assert out.compute().tolist() == [-9999, 0, 750]
+    s2 = get_sensor("S2L2A").harmonize("red", raw, {"s2:processing_baseline": "05.00"})
+    assert isinstance(s2, da.Array) and s2.dtype == np.int16
+    assert s2.compute().tolist() == [-9999, 6273, 9000]
 
 
 def test_unknown_band() -> None:
