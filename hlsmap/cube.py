@@ -295,7 +295,8 @@ def _harmonize(
     out[FMASK] = (qa.dims, adapter.to_fmask(qa.data).astype(np.uint8))
     ds = xr.Dataset(out, coords=raw.coords, attrs=raw.attrs)
     for band in bands:
-        ds[band].attrs.update({"nodata": REFLECTANCE_FILL, "scale_factor": 0.0001})
+        # (not CF's scale_factor: readers would decode the int16 to float on the way back)
+        ds[band].attrs.update({"nodata": REFLECTANCE_FILL, "reflectance_scale": 0.0001})
     ds[FMASK].attrs.update({"nodata": FMASK_FILL, "flag_meanings": "HLS v2.0 Fmask bits"})
     n = ds.sizes["time"]
     ds = ds.assign_coords(
@@ -332,3 +333,24 @@ def clear_mask(cube: xr.Dataset, bands: Sequence[str] | None = None) -> xr.DataA
 def observed_mask(cube: xr.Dataset) -> xr.DataArray:
     """Pixels that hold an observation at all (inside the swath, not fill)."""
     return (cube[FMASK] != FMASK_FILL).rename("observed")
+
+
+def cube_from_source(
+    source: Any,
+    *,
+    region: Region,
+    datetime: Any,
+    sensors: Sequence[str] = ("L30", "S30"),
+    max_cloud: float | None = None,
+    resolution: float = 30.0,
+    crs: str | int | None = None,
+    chunks: dict[str, int] | None = None,
+    bands: Sequence[str] | None = None,
+) -> xr.Dataset:
+    """Search ``source`` and load the items into a cube on ``region``'s grid (one call)."""
+    from hlsmap.search import search
+
+    items = search(source, region=region, datetime=datetime, sensors=sensors, max_cloud=max_cloud)
+    return load_cube(
+        items, region=region, resolution=resolution, crs=crs, chunks=chunks, bands=bands
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # Importing a command module registers its commands on `app` (keep one line per module).
-from hlsmap.cli import sensors_cmd  # noqa: F401
+from hlsmap.cli import cube_cmd, sensors_cmd  # noqa: F401
 from hlsmap.cli.app import app, main
 
 __all__ = ["app", "main"]
