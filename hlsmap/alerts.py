@@ -1,0 +1,238 @@
+"""Near-real-time change alerts against a baseline annual map.
+
+Observations stream in, in time order. For every pixel the state keeps only its last ``n`` valid
+observations (label, top-1 probability, date) in a ring buffer, so memory does not grow with the
+length of the record. An observation *disagrees* when its label (argmax over the 9 surface
+classes, renormalised without the cloud class) differs from the baseline and its probability is
+at least ``min_prob``. A pixel is *confirmed* when the newest valid observation disagrees and at
+least ``k`` of the last ``n`` disagree *with the same new class* (random misclassifications
+scatter over classes; a real change goes to one); the alert then latches and records
+
+- ``first_date``: the date of the earliest of those observations in the window (when the
+  change was first seen),
+- ``confirmed_date``: the date of the confirming observation,
+- ``confidence``: the mean probability (percent) of those observations,
+- ``alert``: the new class.
+
+Dates are stored as days since 1970-01-01 (int32; 0 = none).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from hlsmap.change import NAMED_CHANGES
+from hlsmap.classes import NODATA
+from hlsmap.consensus import SCALE, _as_numpy, as_uint8_probs, surface_fixed_point
+from hlsmap.errors import ConfigError, InvalidDateRangeError
+
+ALERT_KINDS: tuple[str, ...] = (
+    "tree_loss",
+    "new_built",
+    "cropland_gain",
+    "cropland_loss",
+    "water_gain",
+    "water_loss",
+)
+
+
+def day_number(time: Any) -> int:
+    """Days since 1970-01-01 of a date/time."""
+    return int(np.datetime64(time, "D").astype(np.int64))
+
+
+class AlertState:
+    """Streaming alert state for one tile.
+
+    Args:
+        baseline: the baseline class map ``(H, W)`` (codes 1..9, 0 no data: never alerts).
+        k: disagreeing observations needed among the last ``n`` valid ones.
+        n: length of the window of valid observations (1..255).
+        min_prob: the top-1 probability (0..1) an observation needs to count as disagreeing.
+        since: observations before this date are ignored (e.g. the end of the baseline year).
+        geobox: optional GeoBox for the result's coordinates.
+    """
+
+    def __init__(
+        self,
+        baseline: Any,
+        k: int = 3,
+        n: int = 5,
+        min_prob: float = 0.6,
+        since: Any = None,
+        geobox: Any = None,
+    ) -> None:
+        if not 1 <= k <= n <= 255:
+            raise ConfigError(f"need 1 <= k <= n <= 255, got k={k}, n={n}")
+        if not 0.0 <= min_prob <= 1.0:
+            raise ConfigError(f"min_prob must be in 0..1, not {min_prob}")
+        self.baseline = np.asarray(_as_numpy(baseline), np.uint8)
+        if self.baseline.ndim != 2:
+            raise ConfigError(f"the baseline must be a 2-D class map, not {self.baseline.shape}")
+        self.k, self.n, self.min_prob = int(k), int(n), float(min_prob)
+        self.since = None if since is None else day_number(since)
+        self.geobox = geobox
+        shape = self.baseline.shape
+        self.labels = np.zeros((self.n, *shape), np.uint8)  # 0 = empty slot
+        self.probs = np.zeros((self.n, *shape), np.uint8)  # percent
+        self.days = np.zeros((self.n, *shape), np.int32)
+        self.pos = np.zeros(shape, np.uint8)
+        self.alert = np.zeros(shape, np.uint8)
+        self.first_date = np.zeros(shape, np.int32)
+        self.confirmed_date = np.zeros(shape, np.int32)
+        self.confidence = np.zeros(shape, np.uint8)
+        self.last_day: int | None = None
+        self.n_updates = 0
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(H, W)``."""
+        return (int(self.baseline.shape[0]), int(self.baseline.shape[1]))
+
+    def _disagree(self) -> np.ndarray:
+        """``(n, H, W)``: which buffered observations disagree with the baseline."""
+        thr = int(np.ceil(self.min_prob * 100 - 1e-9))
+        return (self.labels != 0) & (self.labels != self.baseline) & (self.probs >= thr)
+
+    def update(self, probs: Any, valid: Any, time: Any) -> int:
+        """Add one observation (time order). Returns how many pixels it newly confirmed.
+
+        Args:
+            probs: uint8 ``(H, W, 10)`` class probabilities * 255 (or float 0..1).
+            valid: bool ``(H, W)``: observed and clear.
+            time: the observation's date/time.
+        """
+        day = day_number(time)
+        if self.last_day is not None and day < self.last_day:
+            raise InvalidDateRangeError(
+                f"observation of {np.datetime64(time, 'D')} arrived after one of "
+                f"{np.datetime64(self.last_day, 'D')}; feed alerts in time order (sort first)"
+            )
+        p = as_uint8_probs(probs)
+        if p.shape[:2] != self.shape:
+            raise ConfigError(f"probabilities of shape {p.shape} do not match {self.shape}")
+        self.last_day = day
+        self.n_updates += 1
+        if self.since is not None and day < self.since:
+            return 0
+        q, ok = surface_fixed_point(p)
+        label = (np.argmax(q, axis=-1) + 1).astype(np.uint8)
+        top = np.take_along_axis(q, (label - 1)[..., None].astype(np.intp), axis=-1)[..., 0]
+        pct = ((top.astype(np.uint64) * 100 + SCALE // 2) // SCALE).astype(np.uint8)
+        v = np.asarray(_as_numpy(valid), bool) & ok & (self.baseline != NODATA)
+        yy, xx = np.nonzero(v)
+        slot = self.pos[yy, xx]
+        self.labels[slot, yy, xx] = label[yy, xx]
+        self.probs[slot, yy, xx] = pct[yy, xx]
+        self.days[slot, yy, xx] = day
+        self.pos[yy, xx] = (slot + 1) % self.n
+        return self._confirm(v, day)
+
+    def _confirm(self, v: np.ndarray, day: int) -> int:
+        dis = self._disagree()
+        newest = ((self.pos.astype(np.intp) - 1) % self.n)[None]
+        newest_label = np.take_along_axis(self.labels, newest, axis=0)
+        # only a pixel whose newest valid observation (this one) disagrees can confirm now, and
+        # only by observations that agree on the new class: random misclassifications scatter
+        # over 8 classes, a real change goes to one
+        newest_dis = v & np.take_along_axis(dis, newest, axis=0)[0]
+        same = dis & (self.labels == newest_label)
+        new = newest_dis & (same.sum(axis=0) >= self.k) & (self.alert == 0)
+        if not new.any():
+            return 0
+        yy, xx = np.nonzero(new)
+        d = same[:, yy, xx]
+        self.first_date[yy, xx] = np.where(d, self.days[:, yy, xx], np.iinfo(np.int32).max).min(0)
+        self.confirmed_date[yy, xx] = day
+        probs = self.probs[:, yy, xx].astype(np.float64)
+        self.confidence[yy, xx] = np.rint((probs * d).sum(0) / d.sum(0)).astype(np.uint8)
+        self.alert[yy, xx] = newest_label[0, yy, xx]
+        return int(yy.size)
+
+    def status(self) -> np.ndarray:
+        """uint8 per pixel: 0 nothing, 1 candidate (some disagreement, not confirmed yet),
+        2 confirmed."""
+        dis_any = self._disagree().any(axis=0)
+        return np.where(self.alert > 0, 2, np.where(dis_any, 1, 0)).astype(np.uint8)
+
+    def kinds(self) -> dict[str, np.ndarray]:
+        """Confirmed alerts split into named kinds (tree loss, new built area, ...)."""
+        has = self.alert > 0
+        return {name: NAMED_CHANGES[name](self.baseline, self.alert) & has for name in ALERT_KINDS}
+
+    def result(self) -> xr.Dataset:
+        """The alert layers: ``alert`` (new class, 0 none), ``status``, ``first_date``,
+        ``confirmed_date`` (days since 1970-01-01, 0 none), ``confidence`` (percent),
+        ``baseline``."""
+        from hlsmap.consensus import layers_to_dataset
+
+        layers = {
+            "alert": self.alert.copy(),
+            "status": self.status(),
+            "first_date": self.first_date.copy(),
+            "confirmed_date": self.confirmed_date.copy(),
+            "confidence": self.confidence.copy(),
+            "baseline": self.baseline.copy(),
+        }
+        ds = layers_to_dataset(layers, self.geobox, "alerts")
+        ds.attrs.update(k=self.k, n=self.n, min_prob=self.min_prob, n_updates=self.n_updates)
+        return ds
+
+    # -- persistence between runs -----------------------------------------------------------
+    _ARRAYS = (
+        "baseline",
+        "labels",
+        "probs",
+        "days",
+        "pos",
+        "alert",
+        "first_date",
+        "confirmed_date",
+        "confidence",
+    )
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Save the state (``.npz``, atomic) so the next run can continue the stream."""
+        from hlsmap.outputs.atomic import atomic_path
+
+        meta = np.array(
+            [
+                self.k,
+                self.n,
+                self.min_prob,
+                -1 if self.since is None else self.since,
+                -1 if self.last_day is None else self.last_day,
+                self.n_updates,
+            ],
+            np.float64,
+        )
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, meta=meta, **{a: getattr(self, a) for a in self._ARRAYS})
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], geobox: Any = None) -> AlertState:
+        """Load a state saved by :meth:`save`."""
+        try:
+            z = np.load(path)
+            meta = z["meta"]
+            state = cls(
+                z["baseline"],
+                k=int(meta[0]),
+                n=int(meta[1]),
+                min_prob=float(meta[2]),
+                geobox=geobox,
+            )
+            for a in cls._ARRAYS:
+                setattr(state, a, z[a])
+        except (OSError, KeyError, ValueError) as exc:
+            raise ConfigError(f"{path} is not an alert state saved by hlsmap: {exc}") from exc
+        state.since = None if meta[3] < 0 else int(meta[3])
+        state.last_day = None if meta[4] < 0 else int(meta[4])
+        state.n_updates = int(meta[5])
+        return state

@@ -1,0 +1,374 @@
+"""Streaming temporal consensus: per-observation class probabilities -> period maps.
+
+Every period keeps running per-class sums and counts, so memory does not grow with the number of
+observations. The sums are *integers*: each observation's 9 surface-class probabilities are
+renormalised (the cloud class is dropped) to fixed point ``0..65535`` in one elementwise step, and
+integer addition is associative, so the result is bit-identical whatever order observations come
+in, whether they are split across partial accumulators (:meth:`ConsensusAccumulator.merge`) and
+whether the inputs are numpy or dask arrays.
+
+Rules:
+    ``mean_prob`` (default): argmax of the mean renormalised probability; confidence = the mean
+    top-1 probability (percent).
+    ``mode``: the most frequent per-observation label; confidence = its share of the votes.
+    ``weighted_mode``: votes weighted by each observation's top-1 probability; confidence = the
+    winner's share of the total weight.
+Ties go to the lowest class code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import xarray as xr
+
+from hlsmap.classes import CLOUD, NODATA, NUM_CLASSES
+from hlsmap.errors import ConfigError
+from hlsmap.periods import Period, check_unique
+
+Rule = Literal["mean_prob", "mode", "weighted_mode"]
+RULES: tuple[str, ...] = ("mean_prob", "mode", "weighted_mode")
+N_SURFACE = NUM_CLASSES - 1
+SCALE = 65535
+"""Fixed-point scale of one renormalised probability (sums of 65535 of them fit in uint32)."""
+MAX_OBS = 65535
+"""Most valid observations one period can take (the uint16 ``n_valid`` layer)."""
+NO_OBS = 255
+"""``cloud_share`` value where a pixel was never observed."""
+LAYERS: tuple[str, ...] = ("class", "confidence", "n_valid", "cloud_share", "fallback")
+_DTYPES = {
+    "class": np.uint8,
+    "confidence": np.uint8,
+    "n_valid": np.uint16,
+    "cloud_share": np.uint8,
+    "fallback": np.uint8,
+}
+assert CLOUD == NUM_CLASSES  # the cloud class is the last logit, so [:9] are the surface classes
+
+
+def _as_numpy(a: Any) -> np.ndarray:
+    """numpy view of a numpy / dask / xarray array (dask is computed)."""
+    if isinstance(a, xr.DataArray):
+        a = a.data
+    if hasattr(a, "compute") and not isinstance(a, np.ndarray):
+        a = a.compute()
+    return np.asarray(a)
+
+
+def as_uint8_probs(probs: Any) -> np.ndarray:
+    """Probabilities as uint8 ``*255``; float input in 0..1 is scaled and rounded."""
+    p = _as_numpy(probs)
+    if p.dtype == np.uint8:
+        return p
+    if np.issubdtype(p.dtype, np.floating):
+        return np.clip(np.rint(p * 255.0), 0, 255).astype(np.uint8)
+    raise ConfigError(
+        f"probabilities must be uint8 (probability * 255) or float 0..1, not {p.dtype}"
+    )
+
+
+def surface_fixed_point(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Renormalise the 9 surface-class probabilities of each pixel to fixed point.
+
+    Args:
+        probs: uint8 ``(..., 10)``.
+
+    Returns:
+        ``(q, ok)``: ``q`` uint32 ``(..., 9)`` with ``sum(q) <= 65535``, and ``ok`` bool
+        ``(...)``, false where every surface probability is 0 (nothing to renormalise).
+    """
+    p = probs[..., :N_SURFACE].astype(np.float32)
+    s = p.sum(axis=-1)
+    ok = s > 0
+    factor = np.float32(SCALE) / np.where(ok, s, np.float32(1))
+    q = np.floor(p * factor[..., None]).astype(np.uint32)
+    return q, ok
+
+
+class ConsensusAccumulator:
+    """Running per-period per-class sums for one tile.
+
+    Args:
+        shape: ``(H, W)`` of the tile.
+        periods: the periods to map (unique names).
+        rule: ``"mean_prob"`` (default), ``"mode"`` or ``"weighted_mode"``.
+        min_valid: valid observations a pixel needs in a period to be mapped.
+        fallback: a longer period (or the name of one in ``periods``) whose result fills pixels
+            of the other periods that have fewer than ``min_valid`` valid observations; ``None``
+            leaves them no data (0).
+        geobox: optional odc-geo GeoBox; results then carry its ``y``/``x`` coordinates.
+    """
+
+    def __init__(
+        self,
+        shape: tuple[int, int],
+        periods: Sequence[Period],
+        rule: str = "mean_prob",
+        min_valid: int = 1,
+        fallback: Period | str | None = None,
+        geobox: Any = None,
+    ) -> None:
+        if rule not in RULES:
+            raise ConfigError(f"unknown consensus rule {rule!r}; choose one of {', '.join(RULES)}")
+        if min_valid < 1:
+            raise ConfigError(f"min_valid must be at least 1, not {min_valid}")
+        self.periods = check_unique(periods)
+        if not self.periods:
+            raise ConfigError("give at least one period to map (for example the year 2024)")
+        self.fallback: str | None = None
+        if isinstance(fallback, Period):
+            if fallback.name not in {p.name for p in self.periods}:
+                self.periods.append(fallback)
+            self.fallback = fallback.name
+        elif isinstance(fallback, str):
+            if fallback not in {p.name for p in self.periods}:
+                raise ConfigError(
+                    f"fallback period {fallback!r} is not one of the periods "
+                    f"{[p.name for p in self.periods]}; add it or pass a Period"
+                )
+            self.fallback = fallback
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.rule = rule
+        self.min_valid = int(min_valid)
+        self.geobox = geobox
+        acc_dtype = np.uint16 if rule == "mode" else np.uint32
+        self._acc = {p.name: np.zeros((*self.shape, N_SURFACE), acc_dtype) for p in self.periods}
+        self._n_valid = {p.name: np.zeros(self.shape, np.uint16) for p in self.periods}
+        self._n_obs = {p.name: np.zeros(self.shape, np.uint16) for p in self.periods}
+        self._count = {p.name: 0 for p in self.periods}
+        self.n_updates = 0
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the running state (independent of the number of observations)."""
+        return sum(a.nbytes for d in (self._acc, self._n_valid, self._n_obs) for a in d.values())
+
+    def _contribution(self, probs: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What one observation adds to the sums, and the pixels where it counts as valid."""
+        q, ok = surface_fixed_point(probs)
+        valid = valid & ok
+        if self.rule == "mean_prob":
+            q[~valid] = 0
+            return q, valid
+        label = np.argmax(q, axis=-1)
+        weight = (
+            np.ones(self.shape, np.uint32)
+            if self.rule == "mode"
+            else np.take_along_axis(q, label[..., None], axis=-1)[..., 0]
+        )
+        out = np.zeros_like(q)
+        np.put_along_axis(out, label[..., None], np.where(valid, weight, 0)[..., None], axis=-1)
+        return out, valid
+
+    def update(self, probs: Any, valid: Any, observed: Any, time: Any) -> None:
+        """Add one observation.
+
+        Args:
+            probs: uint8 ``(H, W, 10)`` class probabilities * 255 (or float 0..1).
+            valid: bool ``(H, W)``: observed and clear (Fmask and the model's cloud class).
+            observed: bool ``(H, W)``: inside the swath and not fill.
+            time: the observation's date/time (anything numpy's datetime64 reads).
+        """
+        t = np.datetime64(time, "ns") if not isinstance(time, np.datetime64) else time
+        names = [p.name for p in self.periods if p.contains(t)]
+        p = as_uint8_probs(probs)
+        if p.shape != (*self.shape, NUM_CLASSES):
+            raise ConfigError(
+                f"probabilities have shape {p.shape}; this accumulator takes "
+                f"{(*self.shape, NUM_CLASSES)} (H, W, classes)"
+            )
+        obs = _as_numpy(observed).astype(bool)
+        val = _as_numpy(valid).astype(bool) & obs
+        if obs.shape != self.shape or val.shape != self.shape:
+            raise ConfigError(f"valid/observed masks must have shape {self.shape}")
+        self.n_updates += 1
+        if not names:
+            return
+        contrib, val = self._contribution(p, val)
+        for name in names:
+            if self._count[name] >= MAX_OBS:
+                raise ConfigError(f"period {name!r} already holds {MAX_OBS} observations; split it")
+            self._acc[name] += contrib.astype(self._acc[name].dtype, copy=False)
+            self._n_valid[name] += val
+            self._n_obs[name] += obs
+            self._count[name] += 1
+
+    def merge(self, other: ConsensusAccumulator) -> ConsensusAccumulator:
+        """Add another accumulator's state (same shape, periods and rule) into this one."""
+        if (other.shape, other.rule, [p.name for p in other.periods]) != (
+            self.shape,
+            self.rule,
+            [p.name for p in self.periods],
+        ):
+            raise ConfigError("only accumulators with the same shape, rule and periods merge")
+        for name in self._acc:
+            self._acc[name] += other._acc[name]
+            self._n_valid[name] += other._n_valid[name]
+            self._n_obs[name] += other._n_obs[name]
+            self._count[name] += other._count[name]
+        self.n_updates += other.n_updates
+        return self
+
+    def _layers(self, name: str) -> dict[str, np.ndarray]:
+        acc, n_valid, n_obs = self._acc[name], self._n_valid[name], self._n_obs[name]
+        best = np.argmax(acc, axis=-1)
+        top = np.take_along_axis(acc, best[..., None], axis=-1)[..., 0].astype(np.uint64)
+        if self.rule == "mean_prob":
+            denom = n_valid.astype(np.uint64) * SCALE
+        elif self.rule == "mode":
+            denom = n_valid.astype(np.uint64)
+        else:
+            denom = acc.sum(axis=-1, dtype=np.uint64)
+        mapped = (n_valid >= self.min_valid) & (denom > 0)
+        classes = np.where(mapped, best + 1, NODATA).astype(np.uint8)
+        confidence = _percent(top, denom, mapped)
+        lost = n_obs.astype(np.uint64) - n_valid
+        cloud = np.where(n_obs > 0, _percent(lost, n_obs.astype(np.uint64), n_obs > 0), NO_OBS)
+        return {
+            "class": classes,
+            "confidence": confidence,
+            "n_valid": n_valid.copy(),
+            "cloud_share": cloud.astype(np.uint8),
+            "fallback": np.zeros(self.shape, np.uint8),
+        }
+
+    def result_arrays(self, period_name: str) -> dict[str, np.ndarray]:
+        """The layers of one period as numpy arrays (see :data:`LAYERS`)."""
+        if period_name not in self._acc:
+            raise ConfigError(
+                f"no period named {period_name!r}; known: {[p.name for p in self.periods]}"
+            )
+        out = self._layers(period_name)
+        if self.fallback is not None and period_name != self.fallback:
+            fb = self._layers(self.fallback)
+            use = (out["class"] == NODATA) & (fb["class"] != NODATA)
+            out["class"] = np.where(use, fb["class"], out["class"])
+            out["confidence"] = np.where(use, fb["confidence"], out["confidence"])
+            out["fallback"] = use.astype(np.uint8)
+        return out
+
+    def result(self, period_name: str) -> xr.Dataset:
+        """One period's map and quality layers as an ``xarray.Dataset`` on ``(y, x)``.
+
+        Variables: ``class`` uint8 (codes 1..9, 0 no data), ``confidence`` uint8 (0..100),
+        ``n_valid`` uint16, ``cloud_share`` uint8 (percent of observed observations lost to
+        cloud, 255 where never observed), ``fallback`` uint8 (1 where the fallback period
+        filled the pixel).
+        """
+        return layers_to_dataset(self.result_arrays(period_name), self.geobox, period_name)
+
+    def results(self) -> dict[str, xr.Dataset]:
+        """Every period's result, keyed by period name."""
+        return {p.name: self.result(p.name) for p in self.periods}
+
+
+def _percent(num: np.ndarray, den: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """``round(100 * num / den)`` in integers (deterministic), 0 where ``where`` is false."""
+    den = np.where(where, den, 1).astype(np.uint64)
+    pct = (200 * num.astype(np.uint64) + den) // (2 * den)
+    return np.where(where, np.minimum(pct, 100), 0).astype(np.uint8)
+
+
+def layers_to_dataset(layers: dict[str, Any], geobox: Any, period_name: str) -> xr.Dataset:
+    """Wrap layer arrays as a Dataset, with the GeoBox's coordinates when one is given."""
+    coords: dict[str, Any] = {}
+    if geobox is not None:
+        from odc.geo.xr import xr_coords
+
+        coords = {str(k): v for k, v in xr_coords(geobox).items()}
+    ds = xr.Dataset(
+        {k: (("y", "x"), v) for k, v in layers.items()},
+        coords=coords,
+        attrs={"period": period_name},
+    )
+    for k in ds.data_vars:
+        if geobox is not None:
+            ds[k].attrs["grid_mapping"] = "spatial_ref"
+    return ds
+
+
+def consensus(
+    probs: Any,
+    valid: Any,
+    observed: Any,
+    periods: Sequence[Period],
+    times: Any = None,
+    rule: str = "mean_prob",
+    min_valid: int = 1,
+    fallback: Period | str | None = None,
+    geobox: Any = None,
+) -> dict[str, xr.Dataset]:
+    """Consensus over a stack of observations: numpy (streamed) or dask (per spatial block).
+
+    Args:
+        probs: uint8 ``(time, y, x, 10)``; numpy, dask or an xarray DataArray (whose ``time``
+            coordinate is used when ``times`` is not given).
+        valid: bool ``(time, y, x)``.
+        observed: bool ``(time, y, x)``.
+        periods: the periods to map.
+        times: one datetime per observation.
+        rule, min_valid, fallback, geobox: as for :class:`ConsensusAccumulator`.
+
+    Returns:
+        ``{period name: Dataset}``; lazy (dask-backed) when ``probs`` is a dask array.
+    """
+    if times is None:
+        if not isinstance(probs, xr.DataArray) or "time" not in probs.coords:
+            raise ConfigError("give times=, one datetime per observation")
+        times = probs["time"].values
+    times = np.asarray(times).astype("datetime64[ns]")
+    data = [a.data if isinstance(a, xr.DataArray) else a for a in (probs, valid, observed)]
+    kwargs: dict[str, Any] = {"rule": rule, "min_valid": min_valid, "fallback": fallback}
+    if len(times) != data[0].shape[0]:
+        raise ConfigError(f"{len(times)} times for {data[0].shape[0]} observations")
+    shape = tuple(data[0].shape[1:3])
+    probe = ConsensusAccumulator(shape, periods, geobox=geobox, **kwargs)  # type: ignore[arg-type]
+    names = [p.name for p in probe.periods]
+    if not any(hasattr(a, "dask") for a in data):
+        for i in range(len(times)):
+            probe.update(data[0][i], data[1][i], data[2][i], times[i])
+        return probe.results()
+    return _consensus_dask(data, times, periods, names, geobox, kwargs)
+
+
+def _consensus_dask(
+    data: list[Any],
+    times: np.ndarray,
+    periods: Sequence[Period],
+    names: list[str],
+    geobox: Any,
+    kwargs: dict[str, Any],
+) -> dict[str, xr.Dataset]:
+    import dask.array as da
+
+    p, v, o = (da.asarray(a) for a in data)
+    p = p.rechunk({0: -1, 3: -1})
+    ych, xch = p.chunks[1], p.chunks[2]
+    v = v.rechunk((-1, ych, xch))
+    o = o.rechunk((-1, ych, xch))
+    stacked = da.concatenate(
+        [p, v[..., None].astype(np.uint8), o[..., None].astype(np.uint8)], axis=3
+    )
+    n_out = len(names) * len(LAYERS)
+
+    def block(b: np.ndarray) -> np.ndarray:
+        acc = ConsensusAccumulator(b.shape[1:3], periods, **kwargs)
+        for i in range(b.shape[0]):
+            acc.update(b[i, ..., :NUM_CLASSES], b[i, ..., -2] > 0, b[i, ..., -1] > 0, times[i])
+        out = np.empty((n_out, *b.shape[1:3]), np.uint16)
+        for j, name in enumerate(names):
+            res = acc.result_arrays(name)
+            for k, layer in enumerate(LAYERS):
+                out[j * len(LAYERS) + k] = res[layer]
+        return out
+
+    out = da.map_blocks(block, stacked, drop_axis=3, chunks=((n_out,), ych, xch), dtype=np.uint16)
+    results = {}
+    for j, name in enumerate(names):
+        layers = {
+            layer: out[j * len(LAYERS) + k].astype(_DTYPES[layer]) for k, layer in enumerate(LAYERS)
+        }
+        results[name] = layers_to_dataset(layers, geobox, name)
+    return results

@@ -1,0 +1,241 @@
+"""Wet/dry seasons: given as month ranges, or detected from a cube's own regional series.
+
+Detection works on a regional index series (mean NDVI for greenness, MNDWI for wetness, or both
+z-scored and averaged) of clear pixels: the series is reduced to a 12-month climatology (months
+without data are filled by circular interpolation), lightly smoothed, and split at the midpoint
+between its lowest and highest month. The wet season is the longest contiguous run of months
+(wrapping the year end) above the midpoint, the dry season the longest run below it; with
+``length=`` set, they are instead the contiguous ``length``-month windows with the highest and
+the lowest mean. Nothing assumes a hemisphere: a southern-hemisphere cycle simply gives other
+months.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import xarray as xr
+
+from hlsmap.errors import ConfigError
+from hlsmap.periods import Period, month_range, parse_season
+
+Index = Literal["ndvi", "mndwi", "both"]
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+@dataclass(frozen=True)
+class SeasonWindows:
+    """Named seasons as month ranges, and how they were found.
+
+    Attributes:
+        windows: ``{name: (first month, last month)}``, e.g. ``{"wet": (11, 4)}``.
+        method: ``"given"`` or ``"detected"``.
+        index: the index used for detection (``None`` when given).
+        monthly: the 12-month climatology used for detection (January first), else ``None``.
+    """
+
+    windows: dict[str, tuple[int, int]]
+    method: str = "given"
+    index: str | None = None
+    monthly: tuple[float, ...] | None = field(default=None)
+
+    def months(self, name: str) -> tuple[int, ...]:
+        """The calendar months of season ``name``."""
+        if name not in self.windows:
+            raise ConfigError(f"no season {name!r}; known: {sorted(self.windows)}")
+        return month_range(*self.windows[name])
+
+    def periods(self, year: int, wrap: Literal["within", "span"] = "within") -> list[Period]:
+        """The seasons of ``year`` as :class:`Period` objects."""
+        return [Period.season(n, w, year, wrap=wrap) for n, w in self.windows.items()]
+
+    def describe(self) -> str:
+        """One line per season, e.g. ``wet: Nov-Apr (11-04), detected from ndvi``."""
+        lines = []
+        for name, (a, b) in self.windows.items():
+            text = f"{name}: {_MONTH_NAMES[a - 1]}-{_MONTH_NAMES[b - 1]} ({a:02d}-{b:02d})"
+            if self.method == "detected":
+                text += f", detected from {self.index}"
+            lines.append(text)
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description (for reports and STAC properties)."""
+        return {
+            "method": self.method,
+            "index": self.index,
+            "windows": {
+                n: {"months": list(month_range(*w)), "first": w[0], "last": w[1]}
+                for n, w in self.windows.items()
+            },
+            "monthly": None if self.monthly is None else [round(v, 4) for v in self.monthly],
+        }
+
+
+def given_seasons(specs: Iterable[str] | Mapping[str, tuple[int, int]]) -> SeasonWindows:
+    """Seasons from ``--season`` texts (``["wet=11-04", "dry=05-10"]``) or a mapping."""
+    if isinstance(specs, Mapping):
+        windows = {str(k): (int(v[0]), int(v[1])) for k, v in specs.items()}
+        for w in windows.values():
+            month_range(*w)  # validates
+    else:
+        windows = dict(parse_season(s) for s in specs)
+    if not windows:
+        raise ConfigError("give at least one season, e.g. --season wet=11-04")
+    return SeasonWindows(windows)
+
+
+def monthly_climatology(times: Any, values: Any, min_months: int = 4) -> np.ndarray:
+    """Mean value per calendar month (January first); empty months interpolated circularly.
+
+    Raises:
+        ConfigError: fewer than ``min_months`` months hold data.
+    """
+    t = np.asarray(times).astype("datetime64[M]")
+    v = np.asarray(values, dtype=np.float64)
+    keep = np.isfinite(v)
+    month = (t.astype(np.int64) % 12)[keep]
+    sums = np.bincount(month, weights=v[keep], minlength=12)
+    counts = np.bincount(month, minlength=12)
+    have = counts > 0
+    if have.sum() < min_months:
+        raise ConfigError(
+            f"only {int(have.sum())} calendar months hold clear observations; season detection"
+            f" needs at least {min_months}: give the seasons with --season wet=MM-MM instead"
+        )
+    clim = np.full(12, np.nan)
+    clim[have] = sums[have] / counts[have]
+    x = np.arange(12)
+    xp = np.concatenate([x[have] - 12, x[have], x[have] + 12])
+    fp = np.tile(clim[have], 3)
+    return np.interp(x, xp, fp)
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Circular runs of True in a 12-month mask as ``(start index, length)``."""
+    if mask.all():
+        return [(0, 12)]
+    start = int(np.argmin(mask))  # a False month: runs cannot cross it
+    runs, cur = [], None
+    for k in range(1, 13):
+        i = (start + k) % 12
+        if mask[i]:
+            cur = (i, 1) if cur is None else (cur[0], cur[1] + 1)
+        elif cur is not None:
+            runs.append(cur)
+            cur = None
+    if cur is not None:
+        runs.append(cur)
+    return runs
+
+
+def _window(start: int, length: int) -> tuple[int, int]:
+    return start + 1, (start + length - 1) % 12 + 1
+
+
+def split_seasons(clim: np.ndarray, length: int | None = None) -> dict[str, tuple[int, int]]:
+    """Wet and dry windows of a 12-month climatology (higher = wetter/greener)."""
+    c = np.asarray(clim, dtype=np.float64)
+    if np.ptp(c) <= 1e-9 * max(1.0, float(np.abs(c).max())):
+        raise ConfigError("the regional series has no seasonal cycle; give --season explicitly")
+    if length is not None:
+        if not 1 <= length <= 6:
+            raise ConfigError(f"season length {length} must be 1..6 months")
+        means = np.array(
+            [np.mean(np.take(c, range(s, s + length), mode="wrap")) for s in range(12)]
+        )
+        wet = int(np.argmax(means))
+        wet_months = {(wet + i) % 12 for i in range(length)}
+        order = [
+            s
+            for s in np.argsort(means, kind="stable")
+            if not wet_months & {(s + i) % 12 for i in range(length)}
+        ]
+        return {"wet": _window(wet, length), "dry": _window(int(order[0]), length)}
+    smooth = (np.roll(c, 1) + 2 * c + np.roll(c, -1)) / 4
+    mid = (smooth.max() + smooth.min()) / 2
+    out = {}
+    for name, mask, pick in (("wet", smooth >= mid, np.max), ("dry", smooth < mid, np.min)):
+        # longest run; among equals, the one reaching the more extreme month
+        runs = _runs(mask)
+        best = max(
+            runs,
+            key=lambda r: (
+                r[1],
+                abs(pick(np.take(smooth, range(r[0], r[0] + r[1]), mode="wrap")) - mid),
+            ),
+        )
+        out[name] = _window(*best)
+    return out
+
+
+def detect_from_series(
+    times: Any, values: Any, index: str = "ndvi", length: int | None = None
+) -> SeasonWindows:
+    """Detect wet/dry seasons from a regional series (one value per observation)."""
+    clim = monthly_climatology(times, values)
+    return SeasonWindows(
+        split_seasons(clim, length),
+        method="detected",
+        index=index,
+        monthly=tuple(float(v) for v in clim),
+    )
+
+
+def _clear(cube: xr.Dataset) -> xr.DataArray:
+    """Clear pixels per the HLS Fmask contract: not fill and bits 1-3 (cloud, adjacent, shadow)
+    unset. Reflectance > 0 is checked per index."""
+    fm = cube["fmask"]
+    return (fm != 255) & ((fm & 0b1110) == 0)
+
+
+def _normalized_difference(a: xr.DataArray, b: xr.DataArray, clear: xr.DataArray) -> xr.DataArray:
+    a = a.astype(np.float32)
+    b = b.astype(np.float32)
+    ok = clear & (a > 0) & (b > 0)
+    return ((a - b) / (a + b)).where(ok).mean(dim=("y", "x"))
+
+
+def regional_series(cube: xr.Dataset, index: Index = "ndvi") -> tuple[np.ndarray, np.ndarray]:
+    """Regional mean index per observation over clear pixels: ``(times, values)``.
+
+    ``ndvi`` = (nir08 - red) / (nir08 + red); ``mndwi`` = (green - swir16) / (green + swir16);
+    ``both`` = the mean of the two after z-scoring each (greenness and wetness together).
+    """
+    missing = [b for b in ("red", "green", "nir08", "swir16", "fmask") if b not in cube]
+    if missing:
+        raise ConfigError(f"season detection needs the cube bands {missing}; load them too")
+    clear = _clear(cube)
+    series = {}
+    if index in ("ndvi", "both"):
+        series["ndvi"] = _normalized_difference(cube["nir08"], cube["red"], clear)
+    if index in ("mndwi", "both"):
+        series["mndwi"] = _normalized_difference(cube["green"], cube["swir16"], clear)
+    if not series:
+        raise ConfigError(f"unknown index {index!r}; choose ndvi, mndwi or both")
+    computed = {k: np.asarray(v.compute().values, np.float64) for k, v in series.items()}
+    return cube["time"].values, combine_indices(computed)
+
+
+def combine_indices(series: Mapping[str, np.ndarray]) -> np.ndarray:
+    """One series from one or more: z-score each (ignoring NaN) and average."""
+    if len(series) == 1:
+        return np.asarray(next(iter(series.values())), np.float64)
+    zs = []
+    for v in series.values():
+        v = np.asarray(v, np.float64)
+        sd = np.nanstd(v)
+        zs.append((v - np.nanmean(v)) / (sd if sd > 0 else 1.0))
+    with np.errstate(all="ignore"):
+        return np.nanmean(np.stack(zs), axis=0)
+
+
+def detect_seasons(
+    cube: xr.Dataset, index: Index = "ndvi", length: int | None = None
+) -> SeasonWindows:
+    """Detect wet/dry seasons from a cube's own regional NDVI/MNDWI series."""
+    times, values = regional_series(cube, index)
+    return detect_from_series(times, values, index=index, length=length)
