@@ -64,3 +64,7 @@ class ConfigError(HlsmapError, ValueError):
 
 class OutputError(HlsmapError, OSError):
     """An output location that cannot be written (for example a file where a folder is needed)."""
+
+
+class TileFailedError(HlsmapError, RuntimeError):
+    """A tile of a region run whose inputs kept failing to read after retries."""

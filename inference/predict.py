@@ -93,6 +93,9 @@ class Predictor:
         devices: the devices of the mesh (default: all).
         compute_dtype: run the model in this dtype (e.g. ``jnp.bfloat16``); parameters and
             inputs are cast inside the jitted function, probabilities come back in float32.
+        bands: the model's band names in channel order (``meta.bands``); when given, pixels
+            whose visible bands (blue + green + red) sum to <= 0 are not valid, like
+            :func:`hlsmap.cube.clear_mask` (blank pixels are not observations of a surface).
     """
 
     def __init__(
@@ -105,6 +108,7 @@ class Predictor:
         batch_size: int | None = None,
         devices: Sequence[Any] | None = None,
         compute_dtype: Any = None,
+        bands: Sequence[str] | None = None,
     ) -> None:
         import jax
         from flax import nnx
@@ -115,6 +119,8 @@ class Predictor:
         self.window = window
         self.overlap = overlap
         self.normalize = normalize
+        names = list(bands or ())
+        self._visible = [names.index(b) for b in ("blue", "green", "red") if b in names]
         self.mesh = make_data_mesh(devices)
         self.n_devices = int(self.mesh.devices.size)
         per = batch_size if batch_size is not None else 2 * self.n_devices
@@ -264,6 +270,8 @@ class Predictor:
         x[~observed] = 0.0  # partially filled pixels count as fill everywhere
         probs = self.predict_probs(x, skip=~observed)
         flagged = (fmask & FMASK_INVALID_BITS) != 0
+        if self._visible:
+            flagged |= bands[..., self._visible].astype(np.int32).sum(axis=-1) <= 0
         results = []
         for t in range(bands.shape[0]):
             results.append(

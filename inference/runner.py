@@ -1,0 +1,354 @@
+"""Region runner: cut a region's grid into tiles and run them as Dask tasks, then mosaic.
+
+Each tile of the output grid (odc-geo ``GeoboxTiles``) is one task (:func:`run_tile`): load the
+cube of the tile plus a halo -> predict every observation in time batches -> streaming consensus
+-> write the tile's layers atomically. Tiles whose file exists are skipped, so a killed run
+resumes where it stopped and ends with the same outputs as an uninterrupted one. When every tile
+is done, each period's layers are mosaicked into region-wide COGs.
+
+Tasks run on Dask: a ``LocalCluster`` sized to the machine by default, an existing scheduler
+(``scheduler="tcp://host:8786"``) or a ``distributed.Client`` passed in. Workers need the model
+directory and the tile folder on a shared filesystem.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hlsmap.inference.tasks import (
+    LAYERS,
+    TileOptions,
+    TileReport,
+    TileTask,
+    read_tile_file,
+    run_tile,
+)
+
+from hlsmap.errors import ConfigError, HlsmapError, OutputError
+
+log = logging.getLogger("hlsmap.inference")
+
+_NODATA = {"class": 0, "confidence": 0, "n_valid": 0, "cloud_share": 255}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Options of a region run.
+
+    Attributes:
+        tile_size: side of a tile of the output grid, in pixels.
+        halo: context pixels loaded around each tile (>= the model's receptive field radius
+            keeps tile borders seamless).
+        options: how each tile is processed (window, batch, consensus rule, retries...).
+        scheme: class scheme of the class COGs (``"v1"`` or ``"v2"``).
+        n_workers: worker processes of the default ``LocalCluster`` (default 1: one process
+            owns every core/accelerator for XLA, which parallelizes inside each model call).
+        threads_per_worker: concurrent tiles per worker (default ``min(4, cores)``): while one
+            tile predicts, another reads and decodes its COGs.
+        scheduler: address of an existing Dask scheduler (``tcp://host:8786``).
+    """
+
+    tile_size: int = 512
+    halo: int = 32
+    options: TileOptions = field(default_factory=TileOptions)
+    scheme: str = "v1"
+    n_workers: int | None = None
+    threads_per_worker: int | None = None
+    scheduler: str | None = None
+
+
+@dataclass
+class RunResult:
+    """What a region run produced."""
+
+    out_dir: Path
+    tiles: int
+    reports: list[TileReport]
+    failed: dict[tuple[int, int], str]
+    mosaics: dict[str, dict[str, Path]]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        """Every tile finished."""
+        return not self.failed
+
+    @property
+    def skipped(self) -> int:
+        """Tiles that were already done (resumed run)."""
+        return sum(r.skipped for r in self.reports)
+
+    @property
+    def n_observations(self) -> int:
+        """Tile-observations predicted in this run (skipped tiles not counted)."""
+        return sum(r.n_observations for r in self.reports if not r.skipped)
+
+    @property
+    def pixel_observations(self) -> int:
+        """Pixel-observations predicted in this run."""
+        return sum(r.pixel_observations for r in self.reports if not r.skipped)
+
+    def timings(self) -> dict[str, float]:
+        """Task seconds spent reading, predicting, in consensus and writing (this run)."""
+        done = [r for r in self.reports if not r.skipped]
+        return {k: sum(getattr(r, f"{k}_s") for r in done) for k in
+                ("read", "predict", "consensus", "write")}  # fmt: skip
+
+
+def tile_grid(geobox: Any, tile_size: int) -> Any:
+    """The region's tiles (``odc.geo.geobox.GeoboxTiles``)."""
+    from odc.geo.geobox import GeoboxTiles
+
+    if tile_size < 1:
+        raise ConfigError(f"tile_size must be >= 1 pixel, got {tile_size}")
+    return GeoboxTiles(geobox, (tile_size, tile_size))
+
+
+def _items_for(items: Sequence[Any], geobox: Any) -> tuple[dict[str, Any], ...]:
+    """Item dicts whose footprint meets ``geobox`` (all items without a geometry)."""
+    from odc.geo.geom import Geometry
+
+    extent = geobox.extent.to_crs("EPSG:4326")
+    keep = []
+    for item in items:
+        if item.geometry is None or Geometry(item.geometry, "EPSG:4326").intersects(extent):
+            keep.append(item.to_dict(transform_hrefs=False))
+    return tuple(keep)
+
+
+def plan_tasks(
+    items: Sequence[Any],
+    geobox: Any,
+    model_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    periods: Sequence[Any],
+    config: RunConfig,
+) -> list[TileTask]:
+    """One :class:`TileTask` per tile of ``geobox``; tile files go to ``out_dir/tiles``."""
+    grid = tile_grid(geobox, config.tile_size)
+    tiles_dir = Path(out_dir) / "tiles"
+    tasks = []
+    for iy in range(grid.shape[0]):
+        for ix in range(grid.shape[1]):
+            tile_gb = grid[iy, ix]
+            tasks.append(
+                TileTask(
+                    index=(iy, ix),
+                    geobox=tile_gb,
+                    halo=config.halo,
+                    items=_items_for(items, tile_gb.pad(config.halo)),
+                    out_path=str(tiles_dir / f"tile_{iy:04d}_{ix:04d}.npz"),
+                    model_dir=str(model_dir),
+                    periods=tuple(periods),
+                    options=config.options,
+                )
+            )
+    return tasks
+
+
+def _open_client(client: Any, config: RunConfig) -> tuple[Any, list[Any]]:
+    """The client to use and what to close afterwards."""
+    from distributed import Client, LocalCluster
+
+    if client is not None:
+        if isinstance(client, str):
+            c = Client(client)
+            return c, [c]
+        return client, []
+    if config.scheduler:
+        c = Client(config.scheduler)
+        return c, [c]
+    cores = os.cpu_count() or 1
+    cluster = LocalCluster(
+        n_workers=config.n_workers or 1,
+        threads_per_worker=config.threads_per_worker or min(4, cores),
+        processes=True,
+        dashboard_address=None,
+    )
+    c = Client(cluster)
+    return c, [c, cluster]
+
+
+def _save_model_if_needed(model: Any, out_dir: Path) -> str:
+    """A model directory for the workers: the given path, or ``(net, meta)`` saved once."""
+    if isinstance(model, str | os.PathLike):
+        from hlsmap.model import read_metadata
+
+        read_metadata(model)  # fail early, here, with a clear ModelError
+        return str(Path(model).resolve())
+    try:
+        net, meta = model
+    except (TypeError, ValueError):
+        raise ConfigError("model must be a saved model directory or a (net, meta) pair") from None
+    from hlsmap.model import save_model
+
+    path = out_dir / "model"
+    save_model(path, net, meta)
+    return str(path.resolve())
+
+
+def run_region(
+    items: Sequence[Any],
+    geobox: Any,
+    model: Any,
+    out_dir: str | os.PathLike[str],
+    periods: Sequence[Any],
+    *,
+    config: RunConfig | None = None,
+    client: Any = None,
+    progress: bool = True,
+) -> RunResult:
+    """Map a region: every observation of ``items`` predicted, consensus per period, COGs.
+
+    Args:
+        items: STAC items (from :func:`hlsmap.search.search`).
+        geobox: the output grid of the region (``Region.geobox()``).
+        model: a saved model directory, or a ``(net, meta)`` pair (saved under ``out_dir``).
+        out_dir: output folder: ``tiles/`` (per-tile results), ``<period>/<layer>.tif``
+            (region COGs), ``run.log`` (JSON lines, one per tile and run).
+        periods: the consensus periods (:class:`hlsmap.periods.Period`).
+        config: tiling, processing and cluster options.
+        client: a ``distributed.Client`` or a scheduler address; default: ``config.scheduler``
+            or a new ``LocalCluster``.
+        progress: show a progress bar (tiles, observations, pixel-observations/s).
+
+    Returns:
+        A :class:`RunResult`; tiles that kept failing are listed in ``failed`` (their area is
+        no data in the mosaics) and a rerun retries only them.
+    """
+    config = config or RunConfig()
+    if not periods:
+        raise ConfigError("give at least one period to map (for example the year 2024)")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out} is a file; give a folder for the run's outputs")
+    out.mkdir(parents=True, exist_ok=True)
+    model_dir = _save_model_if_needed(model, out)
+    start = time.perf_counter()
+    tasks = plan_tasks(items, geobox, model_dir, out, periods, config)
+    (out / "tiles").mkdir(exist_ok=True)
+    reports, failed = _execute(tasks, out, client, config, progress)
+    mosaics = write_mosaics(tasks, geobox, out, [p.name for p in periods], config.scheme)
+    result = RunResult(out, len(tasks), reports, failed, mosaics, time.perf_counter() - start)
+    _log_event(out, {"event": "run", "tiles": len(tasks), "skipped": result.skipped,
+                     "failed": len(failed), "seconds": round(result.seconds, 3),
+                     "pixel_observations": result.pixel_observations})  # fmt: skip
+    return result
+
+
+def _execute(
+    tasks: list[TileTask], out: Path, client: Any, config: RunConfig, progress: bool
+) -> tuple[list[TileReport], dict[tuple[int, int], str]]:
+    from distributed import as_completed
+    from hlsmap.inference.progress import RunProgress
+
+    reports: list[TileReport] = []
+    failed: dict[tuple[int, int], str] = {}
+    todo = [t for t in tasks if not Path(t.out_path).exists()]
+    for t in tasks:
+        if t not in todo:
+            reports.append(run_tile(t))  # reads the stored report, no work
+    bar = RunProgress(len(tasks), enabled=progress)
+    bar.advance_skipped(len(reports))
+    if not todo:
+        bar.close()
+        return reports, failed
+    c, to_close = _open_client(client, config)
+    try:
+        futures = c.map(run_tile, todo, pure=False, key=[_key(t) for t in todo])
+        by_key = {f.key: t for f, t in zip(futures, todo, strict=True)}
+        for fut in as_completed(futures):
+            task = by_key[fut.key]
+            try:
+                rep = fut.result()
+            except Exception as exc:
+                # TileFailedError (reads kept failing) or a worker-side bug: the other tiles
+                # still complete and a rerun retries this one
+                failed[task.index] = str(exc) if isinstance(exc, HlsmapError) else repr(exc)
+                _log_event(out, {"event": "tile", "index": task.index, "status": "failed",
+                                 "error": str(exc)})  # fmt: skip
+                log.error("tile %s failed: %s", task.index, exc)
+                bar.advance_failed()
+                continue
+            reports.append(rep)
+            _log_event(out, {"event": "tile", "status": "done", **json.loads(rep.to_json())})
+            bar.advance(rep)
+    finally:
+        bar.close()
+        for obj in to_close:
+            obj.close()
+    return reports, failed
+
+
+def _key(task: TileTask) -> str:
+    # unique per run and tile, so two runs sharing a cluster never share results
+    return (
+        f"hlsmap-tile-{task.index[0]}-{task.index[1]}-{abs(hash(task.out_path)):x}-{time.time_ns()}"
+    )
+
+
+def _log_event(out: Path, event: dict[str, Any]) -> None:
+    event = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **event}
+    with open(out / "run.log", "a", encoding="utf-8") as f:
+        f.write(json.dumps(event) + "\n")
+
+
+def mosaic_arrays(tasks: Sequence[TileTask], geobox: Any, period: str) -> dict[str, np.ndarray]:
+    """One period's layers over the whole region, from the finished tile files."""
+    shape = (int(geobox.shape[0]), int(geobox.shape[1]))
+    dtypes = {"class": np.uint8, "confidence": np.uint8, "n_valid": np.uint16,
+              "cloud_share": np.uint8}  # fmt: skip
+    out = {k: np.full(shape, _NODATA[k], dtypes[k]) for k in LAYERS}
+    for task in tasks:
+        path = Path(task.out_path)
+        if not path.exists():
+            continue  # a failed tile: no data
+        layers, _ = read_tile_file(path)
+        size = task.geobox.shape
+        y0, x0 = _tile_origin(task, geobox)
+        for k in LAYERS:
+            out[k][y0 : y0 + size[0], x0 : x0 + size[1]] = layers[period][k]
+    return out
+
+
+def _tile_origin(task: TileTask, geobox: Any) -> tuple[int, int]:
+    """Pixel offset of a tile inside the region grid (from the affine transforms)."""
+    a, t = geobox.affine, task.geobox.affine
+    return int(round((t.f - a.f) / a.e)), int(round((t.c - a.c) / a.a))
+
+
+def write_mosaics(
+    tasks: Sequence[TileTask],
+    geobox: Any,
+    out: Path,
+    periods: Sequence[str],
+    scheme: str = "v1",
+) -> dict[str, dict[str, Path]]:
+    """Write each period's layers as region COGs: ``out/<period>/<layer>.tif``."""
+    from hlsmap.outputs import cog
+
+    written: dict[str, dict[str, Path]] = {}
+    for name in periods:
+        arrays = mosaic_arrays(tasks, geobox, name)
+        folder = out / name
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = {"class": folder / "class.tif"}
+        cog.write_class_cog(paths["class"], arrays["class"], geobox, scheme=scheme)
+        for k in LAYERS[1:]:
+            paths[k] = folder / f"{k}.tif"
+            cog.write_cog(paths[k], arrays[k], geobox, nodata=_NODATA[k])
+        written[name] = paths
+    return written
+
+
+def with_options(config: RunConfig, **options: Any) -> RunConfig:
+    """A copy of ``config`` with some :class:`TileOptions` fields replaced."""
+    return replace(config, options=replace(config.options, **options))

@@ -1,0 +1,282 @@
+"""One tile of a region run: load its cube -> predict every observation -> consensus -> write.
+
+:func:`run_tile` is the unit of work the region runner hands to Dask. It is a plain function of
+a picklable :class:`TileTask`, so any Dask worker (thread, process or remote machine with the
+same files) can run it. Its output is one ``.npz`` file per tile, written atomically: a tile
+whose file exists is done, which is how a killed run resumes.
+
+Memory is bounded by the tile: observations stream through in batches of ``time_batch`` from a
+lazy cube, and the consensus keeps fixed-size running sums.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hlsmap.errors import CorruptRasterError, RemoteError, TileFailedError
+
+log = logging.getLogger("hlsmap.inference")
+
+READ_ERRORS: tuple[type[BaseException], ...] = (CorruptRasterError, RemoteError, OSError)
+"""Failures worth retrying: reads of remote or local rasters (network hiccups, throttling)."""
+
+LAYERS = ("class", "confidence", "n_valid", "cloud_share")
+
+
+@dataclass(frozen=True)
+class TileOptions:
+    """How a tile is processed (shared by every tile of a run).
+
+    Attributes:
+        window: sliding-window side for the model (pixels).
+        overlap: blend zone between windows (pixels).
+        batch_size: windows per model call (default: 2 per device).
+        time_batch: observations loaded and predicted at once.
+        rule: consensus rule (``mean_prob``, ``mode``, ``weighted_mode``).
+        min_valid: valid observations a pixel needs to be mapped.
+        retries: extra attempts after a read failure.
+        retry_wait: seconds before the first retry (doubles each time).
+        compute_dtype: ``None`` (the model's own) or ``"bfloat16"``.
+        output: per-observation output handed to consensus (``"probs"``).
+        loader: replaces :func:`hlsmap.cube.load_cube` (same signature); for tests and for
+            custom data sources. Must be picklable for process-based clusters.
+    """
+
+    window: int = 256
+    overlap: int = 32
+    batch_size: int | None = None
+    time_batch: int = 8
+    rule: str = "mean_prob"
+    min_valid: int = 1
+    retries: int = 2
+    retry_wait: float = 1.0
+    compute_dtype: str | None = None
+    loader: Callable[..., Any] | None = None
+
+
+@dataclass(frozen=True)
+class TileTask:
+    """Everything one tile task needs.
+
+    Attributes:
+        index: ``(row, col)`` of the tile in the region's tile grid.
+        geobox: the tile's output grid (no halo).
+        halo: context pixels loaded around the tile and cropped after prediction.
+        items: STAC item dicts that overlap the tile and its halo.
+        out_path: the tile's result file (``.npz``).
+        model_dir: a saved model directory readable by the worker.
+        periods: the consensus periods.
+        options: processing options.
+    """
+
+    index: tuple[int, int]
+    geobox: Any
+    halo: int
+    items: tuple[dict[str, Any], ...]
+    out_path: str
+    model_dir: str
+    periods: tuple[Any, ...]
+    options: TileOptions = field(default_factory=TileOptions)
+
+
+@dataclass
+class TileReport:
+    """What one tile task did (also stored inside the tile file, so resumed runs report it)."""
+
+    index: tuple[int, int]
+    shape: tuple[int, int]
+    n_observations: int = 0
+    seconds: float = 0.0
+    read_s: float = 0.0
+    predict_s: float = 0.0
+    consensus_s: float = 0.0
+    write_s: float = 0.0
+    attempts: int = 1
+    skipped: bool = False
+
+    @property
+    def pixel_observations(self) -> int:
+        """Pixels of the tile times observations predicted."""
+        return self.shape[0] * self.shape[1] * self.n_observations
+
+    def to_json(self) -> str:
+        """The report as JSON (without ``skipped``, which describes one run)."""
+        d = asdict(self)
+        d.pop("skipped")
+        return json.dumps(d)
+
+    @classmethod
+    def from_json(cls, text: str, skipped: bool = False) -> TileReport:
+        """Inverse of :meth:`to_json`."""
+        d = json.loads(text)
+        d["index"], d["shape"] = tuple(d["index"]), tuple(d["shape"])
+        return cls(**d, skipped=skipped)
+
+
+# One compiled predictor per worker process and configuration: compiling is the expensive part,
+# and every tile of a run has the same window shape, so a worker compiles once.
+_PREDICTORS: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+_LOCK = threading.Lock()
+
+
+def get_predictor(model_dir: str, options: TileOptions) -> tuple[Any, Any]:
+    """``(Predictor, ModelMetadata)`` for a model directory, cached per process."""
+    key = (
+        str(Path(model_dir).resolve()),
+        options.window,
+        options.overlap,
+        options.batch_size,
+        options.compute_dtype,
+    )
+    with _LOCK:
+        if key not in _PREDICTORS:
+            from hlsmap.inference.predict import Predictor
+
+            from hlsmap.model import load_model
+
+            net, meta = load_model(model_dir)
+            dtype = None
+            if options.compute_dtype is not None:
+                import jax.numpy as jnp
+
+                dtype = jnp.dtype(options.compute_dtype)
+            predictor = Predictor(
+                net,
+                normalize=meta.normalize,
+                window=options.window,
+                overlap=options.overlap,
+                batch_size=options.batch_size,
+                compute_dtype=dtype,
+                bands=meta.bands,
+            )
+            _PREDICTORS[key] = (predictor, meta)
+        return _PREDICTORS[key]
+
+
+def read_tile_file(path: str | os.PathLike[str]) -> tuple[dict[str, dict[str, np.ndarray]], str]:
+    """``({period: {layer: array}}, report_json)`` from a tile file."""
+    layers: dict[str, dict[str, np.ndarray]] = {}
+    with np.load(path, allow_pickle=False) as z:
+        report = str(z["report"])
+        for key in z.files:
+            if "/" in key:
+                period, layer = key.split("/", 1)
+                layers.setdefault(period, {})[layer] = np.asarray(z[key])
+    return layers, report
+
+
+def _write_tile_file(path: Path, layers: dict[str, dict[str, np.ndarray]], report: str) -> None:
+    from hlsmap.outputs.atomic import atomic_path
+
+    arrays = {f"{p}/{k}": v for p, d in layers.items() for k, v in d.items()}
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, report=np.array(report), **arrays)  # type: ignore[arg-type]
+
+
+def run_tile(task: TileTask) -> TileReport:
+    """Process one tile (skipping it when its file exists); retry read failures.
+
+    Raises:
+        TileFailedError: the reads kept failing after ``options.retries`` retries.
+    """
+    out = Path(task.out_path)
+    if out.exists():
+        _, report = read_tile_file(out)
+        return TileReport.from_json(report, skipped=True)
+    opts = task.options
+    last: BaseException | None = None
+    for attempt in range(1, opts.retries + 2):
+        try:
+            return _run_tile_once(task, attempt)
+        except READ_ERRORS as exc:
+            last = exc
+            log.warning("tile %s: read failed (attempt %d): %s", task.index, attempt, exc)
+            if attempt <= opts.retries:
+                time.sleep(opts.retry_wait * 2 ** (attempt - 1))
+    raise TileFailedError(
+        f"tile {task.index} failed after {opts.retries + 1} attempts: {last}. Its inputs could "
+        "not be read; check the files/URLs and rerun: finished tiles are kept and skipped"
+    ) from None  # the cause's rasterio objects do not always pickle back from a worker
+
+
+def _run_tile_once(task: TileTask, attempt: int) -> TileReport:
+    import pystac
+
+    from hlsmap.consensus import ConsensusAccumulator
+
+    start = time.perf_counter()
+    opts = task.options
+    predictor, meta = get_predictor(task.model_dir, opts)
+    shape = (int(task.geobox.shape[0]), int(task.geobox.shape[1]))
+    report = TileReport(index=task.index, shape=shape, attempts=attempt)
+    acc = ConsensusAccumulator(shape, list(task.periods), rule=opts.rule, min_valid=opts.min_valid)
+    h = task.halo
+    crop = (slice(h, h + shape[0]), slice(h, h + shape[1]))
+    if task.items:
+        t0 = time.perf_counter()
+        items = [pystac.Item.from_dict(d) for d in task.items]
+        cube = _load(opts, items, task.geobox.pad(h), meta.bands)
+        report.read_s += time.perf_counter() - t0
+        for start_t in range(0, cube.sizes["time"], opts.time_batch):
+            t0 = time.perf_counter()
+            bands, fmask, sensors, times = _read_batch(cube, meta.bands, start_t, opts.time_batch)
+            t1 = time.perf_counter()
+            preds = predictor.predict_observations(bands, fmask, sensors, times)
+            t2 = time.perf_counter()
+            for p in preds:
+                acc.update(p.probs[crop], p.valid[crop], p.observed[crop], p.time)
+            t3 = time.perf_counter()
+            report.read_s += t1 - t0
+            report.predict_s += t2 - t1
+            report.consensus_s += t3 - t2
+            report.n_observations += len(preds)
+    t0 = time.perf_counter()
+    layers = {}
+    for period in acc.periods:
+        res = acc.result_arrays(period.name)
+        layers[period.name] = {k: res[k] for k in LAYERS}
+    report.consensus_s += time.perf_counter() - t0
+    t0 = time.perf_counter()
+    report.write_s = 0.0
+    report.seconds = time.perf_counter() - start
+    _write_tile_file(Path(task.out_path), layers, report.to_json())
+    report.write_s = time.perf_counter() - t0
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _load(opts: TileOptions, items: list[Any], geobox: Any, bands: Sequence[str]) -> Any:
+    """The tile's lazy cube: one chunk per observation, so batches read only what they need."""
+    from hlsmap.cube import load_cube
+
+    loader = opts.loader or load_cube
+    return loader(items, geobox=geobox, bands=tuple(bands), chunks={"time": 1, "y": -1, "x": -1})
+
+
+def _read_batch(
+    cube: Any, bands: Sequence[str], start: int, count: int
+) -> tuple[np.ndarray, np.ndarray, list[str], list[Any]]:
+    """Read ``count`` observations from the lazy cube, in this thread (not on the cluster)."""
+    import dask
+
+    from hlsmap.cube import read_errors
+
+    part = cube.isel(time=slice(start, start + count))
+    # A task must not submit work back to the cluster it runs on: read synchronously.
+    with dask.config.set(scheduler="synchronous"), read_errors():
+        part = part[[*bands, "fmask"]].compute()
+    stack = np.stack([np.asarray(part[b].values, np.int16) for b in bands], axis=-1)
+    fmask = np.asarray(part["fmask"].values, np.uint8)
+    sensors = [str(s) for s in np.atleast_1d(part["sensor"].values)]
+    times = list(np.atleast_1d(part["time"].values))
+    return stack, fmask, sensors, times
