@@ -116,3 +116,24 @@ def write_class_cog(
         description="land cover class",
         blocksize=blocksize,
     )
+
+
+def read_cog(path: str | os.PathLike[str]) -> tuple[np.ndarray, Any, dict[str, str]]:
+    """Read band 1 of a GeoTIFF: ``(array, GeoBox, tags)``.
+
+    Raises:
+        CorruptRasterError: the file is missing, truncated or not a raster.
+    """
+    import rasterio
+    from odc.geo.geobox import GeoBox
+
+    from hlsmap.errors import CorruptRasterError
+
+    try:
+        with rasterio.open(path) as src:
+            if src.crs is None:
+                raise CorruptRasterError(f"{path} has no CRS; write maps with hlsmap or GDAL")
+            gb = GeoBox((src.height, src.width), src.transform, src.crs.to_wkt())
+            return src.read(1), gb, dict(src.tags())
+    except rasterio.errors.RasterioIOError as exc:
+        raise CorruptRasterError(f"cannot read {path}: {exc}; check the path") from exc

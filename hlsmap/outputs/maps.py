@@ -1,0 +1,283 @@
+"""Consensus map products: predictions files -> period maps -> COGs, quicklooks, stats, STAC.
+
+:func:`run_consensus` is what ``hlsmap consensus`` calls. Output layout::
+
+    OUT/collection.json                      STAC collection (self-contained, relative hrefs)
+    OUT/seasons.json                         the seasons used (given or detected), if any
+    OUT/hlsmap-<period>/hlsmap-<period>.json STAC item
+    OUT/hlsmap-<period>/class.tif            class map (codes 1..9, 0 no data; colour table)
+    OUT/hlsmap-<period>/confidence.tif       uint8 percent
+    OUT/hlsmap-<period>/n_valid.tif          uint16 valid observations
+    OUT/hlsmap-<period>/cloud_share.tif      uint8 percent of observations lost to cloud (255 none)
+    OUT/hlsmap-<period>/fallback.tif         uint8 1 where the fallback period filled (if used)
+    OUT/hlsmap-<period>/quicklook.png, area.json, area.csv
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from hlsmap.classes import remap_v2
+from hlsmap.consensus import ConsensusAccumulator
+from hlsmap.errors import ConfigError
+from hlsmap.outputs import cog, quicklook, stac, stats
+from hlsmap.outputs.atomic import write_text
+from hlsmap.periods import Period, check_unique, months_of, parse_period, quarters_of
+from hlsmap.seasons import SeasonWindows, combine_indices, detect_from_series, given_seasons
+
+
+@dataclass
+class ConsensusConfig:
+    """What ``hlsmap consensus`` makes.
+
+    Attributes:
+        predictions: predictions stores (:mod:`hlsmap.predictions`) on one grid.
+        out_dir: output folder.
+        year: the year to map (default: the year with the most observations).
+        annual: map the calendar year.
+        seasons: ``["wet=11-04", "dry=05-10"]``, or ``["auto"]`` to detect wet/dry from the
+            stores' regional NDVI/MNDWI series.
+        season_wrap: ``"within"`` (seasons inside the calendar year) or ``"span"``.
+        periods: further periods as text (see :func:`hlsmap.periods.parse_period`).
+        months, quarters: also map every month / quarter of the year.
+        rule, min_valid: see :class:`hlsmap.consensus.ConsensusAccumulator`.
+        fallback: ``"year"`` (fill sparse pixels of the other periods from the annual map),
+            the name of another period, or ``None``.
+        scheme: ``"v1"`` or ``"v2"`` (Impact Observatory's 9 classes) for the class COGs.
+        blocksize: COG tile size.
+        progress: show a progress bar.
+    """
+
+    predictions: Sequence[Path]
+    out_dir: Path
+    year: int | None = None
+    annual: bool = True
+    seasons: Sequence[str] = ()
+    season_wrap: str = "within"
+    periods: Sequence[str] = ()
+    months: bool = False
+    quarters: bool = False
+    rule: str = "mean_prob"
+    min_valid: int = 1
+    fallback: str | None = None
+    scheme: str = "v1"
+    blocksize: int = 512
+    progress: bool = True
+
+
+@dataclass
+class ConsensusRun:
+    """What :func:`run_consensus` made."""
+
+    collection: Path
+    items: list[Any]
+    periods: list[Period]
+    seasons: SeasonWindows | None
+    n_observations: int
+    results: dict[str, xr.Dataset] = field(repr=False)
+
+
+def open_stores(paths: Sequence[Path]) -> tuple[list[xr.Dataset], Any]:
+    """Open predictions stores and check they share one grid."""
+    from hlsmap.predictions import open_predictions, predictions_geobox
+
+    if not paths:
+        raise ConfigError("give at least one predictions store (.zarr)")
+    stores = [open_predictions(p) for p in paths]
+    geobox = predictions_geobox(stores[0])
+    for p, ds in zip(paths[1:], stores[1:], strict=True):
+        if predictions_geobox(ds) != geobox:
+            raise ConfigError(
+                f"{p} is on another grid than {paths[0]}; run consensus once per tile"
+            )
+    return stores, geobox
+
+
+def observations(stores: Sequence[xr.Dataset], sort: bool, progress: bool) -> Iterator[Any]:
+    """Every observation of the stores (time order when ``sort``), with a progress bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from hlsmap.predictions import iter_observations
+
+    total = sum(ds.sizes["time"] for ds in stores)
+    if sort:
+        # merge the stores by time without loading more than one observation at a time
+        keyed = [(t, i, j) for i, ds in enumerate(stores) for j, t in enumerate(ds["time"].values)]
+        order = sorted(keyed, key=lambda k: (k[0], k[1], k[2]))
+        sources: Iterator[Any] = (
+            next(iter_observations(stores[i].isel(time=[j]), sort=False)) for _, i, j in order
+        )
+    else:
+        sources = (o for ds in stores for o in iter_observations(ds, sort=False))
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        disable=not progress,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("observations", total=total)
+        for obs in sources:
+            yield obs
+            bar.advance(task)
+
+
+def _seasons(cfg: ConsensusConfig, stores: Sequence[xr.Dataset]) -> SeasonWindows | None:
+    if not cfg.seasons:
+        return None
+    if list(cfg.seasons) != ["auto"]:
+        if "auto" in cfg.seasons:
+            raise ConfigError("--season auto cannot be combined with given seasons")
+        return given_seasons(cfg.seasons)
+    times = np.concatenate([ds["time"].values for ds in stores])
+    series = {}
+    for index in ("ndvi", "mndwi"):
+        if all(index in ds for ds in stores):
+            v = np.concatenate([np.asarray(ds[index].values, np.float64) for ds in stores])
+            if np.isfinite(v).sum() > 0:
+                series[index] = v
+    if not series:
+        raise ConfigError(
+            "the predictions stores hold no regional ndvi/mndwi series, so seasons cannot be"
+            " detected; give them with --season wet=MM-MM --season dry=MM-MM"
+        )
+    index = "both" if len(series) == 2 else next(iter(series))
+    return detect_from_series(times, combine_indices(series), index=index)
+
+
+def build_periods(
+    cfg: ConsensusConfig, year: int, seasons: SeasonWindows | None
+) -> tuple[list[Period], Period | str | None]:
+    """The periods to map and the fallback, from the config."""
+    periods: list[Period] = [Period.year(year)] if cfg.annual else []
+    if seasons is not None:
+        if cfg.season_wrap not in ("within", "span"):
+            raise ConfigError(f"season wrap {cfg.season_wrap!r} is neither within nor span")
+        periods += seasons.periods(year, wrap=cfg.season_wrap)  # type: ignore[arg-type]
+    if cfg.months:
+        periods += months_of(year)
+    if cfg.quarters:
+        periods += quarters_of(year)
+    periods += [parse_period(p, year=year) for p in cfg.periods]
+    periods = check_unique(periods)
+    if not periods:
+        raise ConfigError("nothing to map: keep the annual map or add seasons/periods")
+    fallback: Period | str | None = cfg.fallback
+    if cfg.fallback == "year":
+        fallback = Period.year(year)
+    return periods, fallback
+
+
+def write_period_products(
+    out_dir: Path,
+    period: Period,
+    result: xr.Dataset,
+    geobox: Any,
+    scheme: str = "v1",
+    blocksize: int = 512,
+    properties: dict[str, Any] | None = None,
+) -> Any:
+    """Write one period's COGs, quicklook and statistics; return its STAC item."""
+    item_id = f"hlsmap-{period.name}"
+    d = out_dir / item_id
+    codes = np.asarray(result["class"].values)
+    if scheme == "v2":
+        codes = remap_v2(codes)
+    tags = {"period": period.name, "start": str(period.start), "end": str(period.end_inclusive)}
+    cogs = {"class": cog.write_class_cog(d / "class.tif", codes, geobox, scheme, tags, blocksize)}
+    for name, nodata in (("confidence", None), ("n_valid", None), ("cloud_share", 255)):
+        cogs[name] = cog.write_cog(
+            d / f"{name}.tif",
+            result[name].values,
+            geobox,
+            nodata=nodata,
+            tags=tags,
+            description=name,
+            blocksize=blocksize,
+        )
+    if "fallback" in result and (properties or {}).get("hlsmap:fallback"):
+        cogs["fallback"] = cog.write_cog(
+            d / "fallback.tif",
+            result["fallback"].values,
+            geobox,
+            tags=tags,
+            description="fallback",
+            blocksize=blocksize,
+        )
+    png = quicklook.class_png(d / "quicklook.png", codes, title=period.describe(), scheme=scheme)
+    area_json, area_csv = stats.write_area_stats(
+        d / "area", codes, geobox, scheme, period=period.name
+    )
+    extra = {
+        "quicklook": stac.file_asset(png, "image/png", d, ("overview",), "quicklook"),
+        "area_json": stac.file_asset(area_json, "application/json", d, ("metadata",), "area"),
+        "area_csv": stac.file_asset(area_csv, "text/csv", d, ("metadata",), "area"),
+    }
+    props = {"hlsmap:period": period.name, **(properties or {})}
+    if period.months is not None:
+        props["hlsmap:months"] = sorted(period.months)
+    return stac.item_for_cog(
+        item_id,
+        cogs,
+        geobox,
+        period.start,
+        period.end_inclusive,
+        item_dir=d,
+        scheme=scheme,
+        properties=props,
+        extra_assets=extra,
+    )
+
+
+def run_consensus(cfg: ConsensusConfig) -> ConsensusRun:
+    """Read predictions stores, stream them through the consensus, write every product."""
+    stores, geobox = open_stores(list(cfg.predictions))
+    times = np.concatenate([ds["time"].values for ds in stores])
+    if times.size == 0:
+        raise ConfigError("the predictions stores hold no observations")
+    year = cfg.year
+    if year is None:
+        year = Counter(times.astype("datetime64[Y]").astype(int) + 1970).most_common(1)[0][0]
+    seasons = _seasons(cfg, stores)
+    periods, fallback = build_periods(cfg, int(year), seasons)
+    acc = ConsensusAccumulator(
+        tuple(geobox.shape),
+        periods,
+        rule=cfg.rule,
+        min_valid=cfg.min_valid,
+        fallback=fallback,
+        geobox=geobox,
+    )
+    for obs in observations(stores, sort=False, progress=cfg.progress):
+        acc.update(obs.probs, obs.valid, obs.observed, obs.time)
+    out = Path(cfg.out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} is a file; give a folder for the outputs")
+    props: dict[str, Any] = {
+        "hlsmap:rule": cfg.rule,
+        "hlsmap:min_valid": cfg.min_valid,
+        "hlsmap:fallback": None if fallback is None else getattr(fallback, "name", fallback),
+        "hlsmap:n_observations": int(times.size),
+    }
+    results, items = {}, []
+    for period in periods:
+        res = acc.result(period.name)
+        results[period.name] = res
+        items.append(
+            write_period_products(out, period, res, geobox, cfg.scheme, cfg.blocksize, props)
+        )
+    if seasons is not None:
+        write_text(out / "seasons.json", json.dumps(seasons.to_dict(), indent=2))
+    collection = stac.write_catalog(
+        out, items, collection_id="hlsmap-consensus", title=f"hlsmap consensus maps {year}"
+    )
+    return ConsensusRun(collection, items, periods, seasons, int(times.size), results)

@@ -1,0 +1,207 @@
+"""``hlsmap consensus``, ``hlsmap change`` and ``hlsmap alerts`` end to end on tiny stores."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import stacval
+from odc.geo.geobox import GeoBox
+
+from hlsmap.cli import main
+from hlsmap.predictions import PredictionWriter
+
+GB = GeoBox.from_bbox(
+    (300000, 7000000, 300000 + 30 * 48, 7000000 + 30 * 32), "EPSG:32735", resolution=30
+)
+H, W = int(GB.shape[0]), int(GB.shape[1])
+WET = (11, 12, 1, 2, 3, 4)
+FLOOD = (12, 1, 2, 3)  # most of the wet season, a third of the year
+
+
+def _truth(day: np.datetime64) -> np.ndarray:
+    """Trees on the left, crops on the right that flood (water) in most of the wet season, and a
+    clearing (trees -> bare) from 2025-01-10 on."""
+    t = np.full((H, W), 2, np.uint8)
+    t[:, W // 2 :] = 5
+    month = int(day.astype("datetime64[M]").astype(int) % 12 + 1)
+    if month in FLOOD:
+        t[20:, W // 2 :] = 1
+    if day >= np.datetime64("2025-01-10"):
+        t[4:12, 4:14] = 8
+    return t
+
+
+def _write(path: Path, start: str, end: str, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    days = np.arange(np.datetime64(start), np.datetime64(end), np.timedelta64(6, "D"))
+    with PredictionWriter(path, GB, chunk=16) as w:
+        for d in days:
+            labels = _truth(d)
+            flip = rng.random((H, W)) < 0.25  # a noisy classifier
+            labels[flip] = rng.integers(1, 10, flip.sum())
+            p = np.full((H, W, 10), 8, np.uint8)
+            np.put_along_axis(p, (labels - 1)[..., None].astype(np.intp), 180, axis=-1)
+            observed = np.ones((H, W), bool)
+            observed[:, :3] = rng.random() < 0.5  # swath edge
+            valid = observed & (rng.random((H, W)) > 0.3)
+            month = int(d.astype("datetime64[M]").astype(int) % 12 + 1)
+            ndvi = 0.7 if month in WET else 0.3
+            w.append(p, valid, observed, d, sensor="S30", ndvi=ndvi + rng.normal(0, 0.03))
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("preds")
+    _write(root / "y2024.zarr", "2024-01-02", "2025-01-01", 0)
+    _write(root / "y2025.zarr", "2025-01-03", "2025-04-15", 1)
+    return {"2024": root / "y2024.zarr", "2025": root / "y2025.zarr"}
+
+
+def test_consensus_annual_and_detected_seasons(stores, tmp_path, capsys) -> None:
+    out = tmp_path / "maps"
+    main(
+        [
+            "consensus",
+            str(stores["2024"]),
+            "--out",
+            str(out),
+            "--season",
+            "auto",
+            "--min-valid",
+            "3",
+            "--fallback",
+            "year",
+            "--blocksize",
+            "128",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert "wet: Nov-Apr (11-04)" in err and "dry: May-Oct (05-10)" in err
+    seasons = json.loads((out / "seasons.json").read_text())
+    assert seasons["method"] == "detected" and seasons["windows"]["wet"]["first"] == 11
+    for name, want in (("2024", None), ("wet", "wet"), ("dry", "dry")):
+        with rasterio.open(out / f"hlsmap-{name}" / "class.tif") as src:
+            got = src.read(1)
+            assert src.colormap(1)[2] == (0x39, 0x7D, 0x49, 255)
+        day = {"wet": "2024-01-15", "dry": "2024-07-15"}.get(want or "", "2024-07-15")
+        truth = _truth(np.datetime64(day))
+        if want is None:
+            truth[4:12, 4:14] = 2
+        assert (got == truth).mean() > 0.97, name
+    coll = json.loads((out / "collection.json").read_text())
+    stacval.validate(coll)
+    item = json.loads((out / "hlsmap-wet" / "hlsmap-wet.json").read_text())
+    stacval.validate(item)
+    assert item["properties"]["hlsmap:months"] == [1, 2, 3, 4, 11, 12]
+    assert set(item["assets"]) >= {
+        "class",
+        "confidence",
+        "n_valid",
+        "cloud_share",
+        "fallback",
+        "quicklook",
+        "area_json",
+        "area_csv",
+    }
+    area = json.loads((out / "hlsmap-2024" / "area.json").read_text())
+    assert sum(r["pixels"] for r in area["classes"]) == H * W
+
+
+def test_change_between_years(stores, tmp_path, capsys) -> None:
+    maps = tmp_path / "maps"
+    main(["consensus", str(stores["2024"]), "--out", str(maps / "a"), "--blocksize", "128"])
+    main(
+        [
+            "consensus",
+            str(stores["2025"]),
+            "--out",
+            str(maps / "b"),
+            "--blocksize",
+            "128",
+            "--year",
+            "2025",
+        ]
+    )
+    out = tmp_path / "change"
+    a, b = maps / "a" / "hlsmap-2024" / "class.tif", maps / "b" / "hlsmap-2025" / "class.tif"
+    main(["change", str(a), str(b), "--out", str(out), "--mmu", "4", "--blocksize", "128"])
+    d = next(out.glob("hlsmap-change-*"))
+    with rasterio.open(d / "tree_loss.tif") as src:
+        loss = src.read(1)
+    assert (loss[4:12, 4:14] == 1).all() and (loss == 1).sum() == 80  # the clearing only
+    matrix = json.loads((d / "matrix.json").read_text())
+    with rasterio.open(a) as sa, rasterio.open(b) as sb:
+        both = (sa.read(1) > 0) & (sb.read(1) > 0)
+    assert matrix["total"] == pytest.approx(both.sum() * 0.09)
+    assert matrix["transitions"]["trees"]["bare"] == pytest.approx(80 * 0.09)
+    stacval.validate(json.loads(next(d.glob("*.json")).read_text()))
+    assert "tree loss 7.2 ha" in capsys.readouterr().err
+
+
+def test_alerts_fire_on_the_clearing_and_resume(stores, tmp_path) -> None:
+    base = tmp_path / "base"
+    main(["consensus", str(stores["2024"]), "--out", str(base), "--blocksize", "128"])
+    baseline = base / "hlsmap-2024" / "class.tif"
+    out, state = tmp_path / "alerts", tmp_path / "state.npz"
+    main(
+        [
+            "alerts",
+            str(stores["2025"]),
+            "--baseline",
+            str(baseline),
+            "--out",
+            str(out),
+            "--state",
+            str(state),
+            "--blocksize",
+            "128",
+        ]
+    )
+    d = out / "hlsmap-alerts"
+    with rasterio.open(d / "alert.tif") as src:
+        alert = src.read(1)
+    with rasterio.open(d / "first_date.tif") as src:
+        first = src.read(1)
+    clearing = np.zeros((H, W), bool)
+    clearing[4:12, 4:14] = True
+    assert (alert[clearing] == 8).mean() > 0.95
+    flood = np.zeros((H, W), bool)
+    flood[20:, W // 2 :] = True  # seasonal flooding differs from the annual baseline too
+    assert (alert[~clearing & ~flood] > 0).mean() < 0.01
+    assert first[clearing].min() >= (np.datetime64("2025-01-10") - np.datetime64("1970-01-01"))
+    summary = json.loads((d / "alerts.json").read_text())
+    assert summary["kinds"]["tree_loss"]["pixels"] >= 76
+    stacval.validate(json.loads((d / "hlsmap-alerts.json").read_text()))
+    # a second run with the same stores has nothing new to add
+    main(
+        [
+            "alerts",
+            str(stores["2025"]),
+            "--baseline",
+            str(baseline),
+            "--out",
+            str(out),
+            "--state",
+            str(state),
+            "--blocksize",
+            "128",
+        ]
+    )
+    assert json.loads((d / "alerts.json").read_text())["observations_used"] == 0
+
+
+def test_user_mistakes_exit_2(stores, tmp_path, capsys) -> None:
+    for argv in (
+        ["consensus", str(stores["2024"]), "--out", str(tmp_path / "x"), "--rule", "median"],
+        ["consensus", str(stores["2024"]), "--out", str(tmp_path / "x"), "--season", "wet=13-1"],
+        ["consensus", str(tmp_path / "missing.zarr"), "--out", str(tmp_path / "x")],
+        ["change", str(tmp_path / "a.tif"), str(tmp_path / "b.tif"), "--out", str(tmp_path)],
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2, argv
+        assert "error:" in capsys.readouterr().err
