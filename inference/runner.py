@@ -23,20 +23,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from hlsmap.inference.mosaic import write_mosaics
 from hlsmap.inference.tasks import (
-    LAYERS,
     TileOptions,
     TileReport,
     TileTask,
-    read_tile_file,
     run_tile,
 )
 
 from hlsmap.errors import ConfigError, HlsmapError, OutputError
 
 log = logging.getLogger("hlsmap.inference")
-
-_NODATA = {"class": 0, "confidence": 0, "n_valid": 0, "cloud_share": 255}
 
 
 @dataclass(frozen=True)
@@ -301,52 +298,48 @@ def _log_event(out: Path, event: dict[str, Any]) -> None:
         f.write(json.dumps(event) + "\n")
 
 
-def mosaic_arrays(tasks: Sequence[TileTask], geobox: Any, period: str) -> dict[str, np.ndarray]:
-    """One period's layers over the whole region, from the finished tile files."""
-    shape = (int(geobox.shape[0]), int(geobox.shape[1]))
-    dtypes = {"class": np.uint8, "confidence": np.uint8, "n_valid": np.uint16,
-              "cloud_share": np.uint8}  # fmt: skip
-    out = {k: np.full(shape, _NODATA[k], dtypes[k]) for k in LAYERS}
-    for task in tasks:
-        path = Path(task.out_path)
-        if not path.exists():
-            continue  # a failed tile: no data
-        layers, _ = read_tile_file(path)
-        size = task.geobox.shape
-        y0, x0 = _tile_origin(task, geobox)
-        for k in LAYERS:
-            out[k][y0 : y0 + size[0], x0 : x0 + size[1]] = layers[period][k]
-    return out
+def predict_region(
+    source: Any,
+    region: Any,
+    model: Any,
+    out_dir: str | os.PathLike[str],
+    periods: Sequence[Any],
+    *,
+    sensors: Sequence[str] = ("L30", "S30"),
+    max_cloud: float | None = None,
+    resolution: float = 30.0,
+    crs: str | None = None,
+    config: RunConfig | None = None,
+    client: Any = None,
+    progress: bool = True,
+) -> RunResult:
+    """Search a source for a region's observations over ``periods`` and :func:`run_region` them.
 
+    Args:
+        source: ``"pc"``, ``"nasa"``, a STAC API URL or a static catalog (see
+            :func:`hlsmap.search.search`).
+        region: a :class:`hlsmap.region.Region`; its grid at ``resolution`` / ``crs`` is the
+            output grid.
+        model, out_dir, periods, config, client, progress: as for :func:`run_region`.
+        sensors: sensors to search.
+        max_cloud: skip granules with more cloud cover (percent).
+        resolution: output pixel size in metres.
+        crs: output CRS (default: the region's UTM zone).
+    """
+    from hlsmap.search import search
 
-def _tile_origin(task: TileTask, geobox: Any) -> tuple[int, int]:
-    """Pixel offset of a tile inside the region grid (from the affine transforms)."""
-    a, t = geobox.affine, task.geobox.affine
-    return int(round((t.f - a.f) / a.e)), int(round((t.c - a.c) / a.a))
-
-
-def write_mosaics(
-    tasks: Sequence[TileTask],
-    geobox: Any,
-    out: Path,
-    periods: Sequence[str],
-    scheme: str = "v1",
-) -> dict[str, dict[str, Path]]:
-    """Write each period's layers as region COGs: ``out/<period>/<layer>.tif``."""
-    from hlsmap.outputs import cog
-
-    written: dict[str, dict[str, Path]] = {}
-    for name in periods:
-        arrays = mosaic_arrays(tasks, geobox, name)
-        folder = out / name
-        folder.mkdir(parents=True, exist_ok=True)
-        paths = {"class": folder / "class.tif"}
-        cog.write_class_cog(paths["class"], arrays["class"], geobox, scheme=scheme)
-        for k in LAYERS[1:]:
-            paths[k] = folder / f"{k}.tif"
-            cog.write_cog(paths[k], arrays[k], geobox, nodata=_NODATA[k])
-        written[name] = paths
-    return written
+    if not periods:
+        raise ConfigError("give at least one period to map (for example the year 2024)")
+    start = min(p.start for p in periods)
+    end = max(p.end for p in periods) - np.timedelta64(1, "D")  # periods end exclusive
+    items = search(
+        source, region=region, datetime=f"{start}/{end}", sensors=tuple(sensors),
+        max_cloud=max_cloud,
+    )  # fmt: skip
+    geobox = region.geobox(resolution=resolution, crs=crs)
+    return run_region(
+        items, geobox, model, out_dir, periods, config=config, client=client, progress=progress
+    )
 
 
 def with_options(config: RunConfig, **options: Any) -> RunConfig:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import signal
 import subprocess
@@ -15,56 +14,13 @@ from typing import Any
 import numpy as np
 import pytest
 import rasterio
-from hlsfixtures import EPSG, ULX, ULY, make_granule
-
-from hlsmap.periods import Period
+from runner_world import CONFIG, EPSG, PERIODS, make_world, region_geobox
 
 pytest.importorskip("hlsmap.consensus")
 pytest.importorskip("hlsmap.outputs.cog")
 
 from hlsmap.inference.runner import RunConfig, plan_tasks, run_region
-from hlsmap.inference.tasks import TileOptions, read_tile_file, run_tile
-
-SIZE = 96
-PERIODS = [Period.year(2024), Period.date_range("2024-01-01", "2024-06-30", name="h1")]
-OPTIONS = TileOptions(window=48, overlap=16, batch_size=4, time_batch=3, retries=1, retry_wait=0)
-CONFIG = RunConfig(tile_size=40, halo=16, options=OPTIONS)
-
-
-def region_geobox() -> Any:
-    from odc.geo.geobox import GeoBox
-
-    full = GeoBox.from_bbox(
-        (ULX, ULY - 30 * SIZE, ULX + 30 * SIZE, ULY), f"EPSG:{EPSG}", resolution=30
-    )
-    return full[8:88, 8:80]  # 80 x 72: tiles of 40 -> 2 x 2
-
-
-def make_world(root: Path) -> tuple[list[Any], Path]:
-    """Four granules over the region (clouds, fill) and a saved tiny model."""
-    from hlsmap.model import BANDS, ModelMetadata, UNetConfig, build_model, save_model
-
-    rng = np.random.default_rng(0)
-    items = []
-    dates = [(3, "L30"), (5, "S30"), (6, "L30"), (9, "S30"), (11, "L30")]
-    for k, (month, sensor) in enumerate(dates):
-        base = rng.integers(200, 3000, size=(SIZE, SIZE)).astype(np.int16)
-        values = {b: (base + 150 * i).astype(np.int16) for i, b in enumerate(BANDS)}
-        fmask = np.zeros((SIZE, SIZE), np.uint8)
-        if k == 1:
-            fmask[20:50, 30:70] = 0b10  # a cloud
-        if k == 3:
-            fmask[:, :35] = 255  # outside the swath
-            for v in values.values():
-                v[:, :35] = -9999
-        when = dt.datetime(2024, month, 10, 17, 30, tzinfo=dt.UTC)
-        items.append(make_granule(root / "granules", sensor, when, shape=(SIZE, SIZE),
-                                  values=values, fmask=fmask))  # fmt: skip
-    # no GroupNorm: its statistics span a whole window, so predictions would depend on where
-    # windows fall and tiles could not be compared with one big tile
-    net = build_model(UNetConfig(widths=(8, 16), norm="none"), bands=BANDS, seed=0)
-    model_dir = save_model(root / "model", net, ModelMetadata.for_model(net, BANDS))
-    return items, model_dir
+from hlsmap.inference.tasks import read_tile_file, run_tile
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +86,7 @@ def test_tiles_agree_with_one_big_tile(world, reference, client, tmp_path) -> No
     # seamless tile borders: a run with one tile covering the region gives the same map
     items, model_dir = world
     out, _ = reference
-    config = RunConfig(tile_size=128, halo=16, options=OPTIONS)
+    config = RunConfig(tile_size=128, halo=16, options=CONFIG.options)
     run_region(items, region_geobox(), model_dir, tmp_path, PERIODS, config=config,
                client=client, progress=False)  # fmt: skip
     a, b = read_outputs(out), read_outputs(tmp_path)
@@ -165,7 +121,7 @@ _KILLED_RUN = textwrap.dedent(
     from pathlib import Path
     from distributed import Client, LocalCluster
     from hlsmap.cube import load_cube
-    from test_runner import CONFIG, PERIODS, make_world, region_geobox
+    from runner_world import CONFIG, PERIODS, make_world, region_geobox
     from hlsmap.inference.runner import run_region, with_options
 
     items, model_dir = make_world(Path(sys.argv[1]))

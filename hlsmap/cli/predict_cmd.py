@@ -1,0 +1,126 @@
+"""``hlsmap predict``: map a region from every observation of a period, tile by tile on Dask."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hlsmap.cli.app import app, console
+from hlsmap.cli.options import (
+    BBox,
+    GeoJSON,
+    Sensors,
+    Source,
+    Tile,
+    region_from_options,
+    sensor_list,
+)
+from hlsmap.errors import ConfigError, TileFailedError
+
+
+@app.command("predict")
+def predict_cmd(
+    out: Annotated[Path, typer.Argument(help="Output folder (tiles, COGs per period, run.log).")],
+    model: Annotated[Path, typer.Option("--model", help="A saved model directory.")],
+    year: Annotated[int | None, typer.Option("--year", help="Map this calendar year.")] = None,
+    period: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--period",
+            help="A period to map (repeatable): 2024, 2024-Q2, 2024-03, START/END, "
+            "name=START/END or a season of --year such as wet=11-04.",
+        ),
+    ] = None,
+    source: Source = "pc",
+    bbox: BBox = None,
+    geojson: GeoJSON = None,
+    tile: Tile = None,
+    sensors: Sensors = "L30,S30",
+    max_cloud: Annotated[
+        float | None, typer.Option("--max-cloud", help="Skip granules above this cloud %.")
+    ] = None,
+    resolution: Annotated[float, typer.Option(help="Output pixel size in metres.")] = 30.0,
+    crs: Annotated[str | None, typer.Option(help="Output CRS (default: UTM zone).")] = None,
+    tile_size: Annotated[int, typer.Option(help="Tile side of the output grid (px).")] = 512,
+    halo: Annotated[int, typer.Option(help="Context pixels around each tile.")] = 32,
+    window: Annotated[int, typer.Option(help="Model window side (px).")] = 256,
+    overlap: Annotated[int, typer.Option(help="Blend zone between windows (px).")] = 32,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Windows per model call (default 2 per device).")
+    ] = None,
+    time_batch: Annotated[int, typer.Option(help="Observations predicted at once.")] = 8,
+    rule: Annotated[str, typer.Option(help="mean_prob, mode or weighted_mode.")] = "mean_prob",
+    min_valid: Annotated[int, typer.Option(help="Clear observations a pixel needs.")] = 1,
+    retries: Annotated[int, typer.Option(help="Retries of a tile whose reads fail.")] = 2,
+    bf16: Annotated[bool, typer.Option("--bf16", help="Run the model in bfloat16.")] = False,
+    scheme: Annotated[str, typer.Option(help="Class scheme of the class COGs: v1 or v2.")] = "v1",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Address of a running Dask scheduler (tcp://host:8786)."),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes of the local cluster (default 1).")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="Tiles run at once per worker (default min(4, cores)).")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+) -> None:
+    """Predict every observation of a region and write consensus maps per period (COGs)."""
+    from hlsmap.inference.runner import RunConfig, predict_region
+    from hlsmap.inference.tasks import TileOptions
+    from hlsmap.periods import Period, parse_period
+
+    periods = [parse_period(p, year) for p in period or []]
+    if year is not None and not any(p.name == str(year) for p in periods):
+        periods.insert(0, Period.year(year))
+    if not periods:
+        raise ConfigError("say what to map: --year 2024 and/or --period 2024-01-01/2024-06-30")
+    region = region_from_options(bbox, geojson, tile)
+    options = TileOptions(
+        window=window,
+        overlap=overlap,
+        batch_size=batch_size,
+        time_batch=time_batch,
+        rule=rule,
+        min_valid=min_valid,
+        retries=retries,
+        compute_dtype="bfloat16" if bf16 else None,
+    )
+    config = RunConfig(
+        tile_size=tile_size,
+        halo=halo,
+        options=options,
+        scheme=scheme,
+        n_workers=workers,
+        threads_per_worker=threads,
+        scheduler=scheduler,
+    )
+    res = predict_region(
+        source,
+        region,
+        model,
+        out,
+        periods,
+        sensors=sensor_list(sensors),
+        max_cloud=max_cloud,
+        resolution=resolution,
+        crs=crs,
+        config=config,
+        progress=progress,
+    )
+    rate = res.pixel_observations / max(res.seconds, 1e-9)
+    console.print(
+        f"{res.tiles} tiles ({res.skipped} already done), {res.n_observations} tile-observations, "
+        f"{res.pixel_observations:,} pixel-observations in {res.seconds:.1f} s ({rate:,.0f}/s)"
+    )
+    for name, paths in res.mosaics.items():
+        console.print(f"{name}: {paths['class']}")
+    if res.failed:
+        listed = "; ".join(f"tile {k}: {v}" for k, v in sorted(res.failed.items())[:3])
+        raise TileFailedError(
+            f"{len(res.failed)} of {res.tiles} tiles failed ({listed}). Run the same command "
+            "again to retry them: finished tiles are kept"
+        )
