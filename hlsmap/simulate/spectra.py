@@ -1,0 +1,253 @@
+"""Surface reflectance: each pixel is a linear mixture of endmember spectra.
+
+Endmembers are typical surface reflectances for the 7 HLS bands (coastal, blue, green, red,
+nir08, swir16, swir22), in the ranges of the USGS spectral library and the ASTER/ECOSTRESS
+library resampled to OLI: green leaves (red ~0.04, NIR ~0.4, SWIR1 ~0.2), conifer canopy (darker
+NIR), dry grass and residue (red ~0.15, SWIR1 ~0.36), moist and dry soils, rock, clear and
+turbid water (NIR < 0.04, SWIR < 0.01), snow (visible ~0.85, SWIR1 < 0.1), roofs, concrete
+and asphalt. A class is a recipe of abundances that follows phenology (green share), terrain
+(rock vs soil), texture (canopy gaps, shrubs on soil, roofs and gardens) and snow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hlsmap.simulate.climate import Climate
+from hlsmap.simulate.landscape import (
+    BARE,
+    BUILT,
+    CROPS,
+    FLOODED,
+    GRASS,
+    SCRUB,
+    SNOW,
+    TREES,
+    WATER,
+    Landscape,
+)
+from hlsmap.simulate.phenology import crop_cover, grass_greenness, leaf_on
+
+BAND_NAMES = ("coastal", "blue", "green", "red", "nir08", "swir16", "swir22")
+
+#                         coastal blue   green  red    nir08  swir16 swir22
+ENDMEMBERS: dict[str, tuple[float, ...]] = {
+    "leaf": (0.030, 0.035, 0.080, 0.040, 0.430, 0.215, 0.095),
+    "conifer": (0.020, 0.022, 0.048, 0.026, 0.270, 0.125, 0.052),
+    "dry_veg": (0.060, 0.075, 0.110, 0.150, 0.270, 0.365, 0.265),
+    "soil_moist": (0.045, 0.055, 0.085, 0.115, 0.165, 0.245, 0.205),
+    "soil_dry": (0.095, 0.115, 0.175, 0.250, 0.315, 0.430, 0.370),
+    "rock": (0.075, 0.085, 0.115, 0.135, 0.185, 0.235, 0.200),
+    "water": (0.045, 0.040, 0.042, 0.020, 0.010, 0.006, 0.004),
+    "water_turbid": (0.065, 0.070, 0.098, 0.085, 0.038, 0.011, 0.007),
+    "snow": (0.890, 0.880, 0.860, 0.830, 0.730, 0.090, 0.070),
+    "roof": (0.140, 0.150, 0.170, 0.195, 0.240, 0.290, 0.265),
+    "asphalt": (0.055, 0.060, 0.070, 0.080, 0.105, 0.135, 0.125),
+}
+_E = {k: np.asarray(v, dtype=np.float32) for k, v in ENDMEMBERS.items()}
+# shadow inside a pixel (canopy gaps, buildings) is modelled as a missing share: zero spectrum.
+
+# Residual differences between sensors after HLS harmonisation (bandpass + BRDF residuals):
+# S30 relative to L30, per band, and sensor noise (reflectance units, 1 sigma).
+SENSOR_GAIN = {
+    "L30": np.ones(7, dtype=np.float32),
+    "S30": np.asarray([1.01, 1.015, 1.005, 0.99, 1.01, 0.995, 0.985], dtype=np.float32),
+}
+SENSOR_NOISE = {
+    "L30": np.asarray([0.0035, 0.003, 0.0025, 0.0025, 0.004, 0.003, 0.0025], dtype=np.float32),
+    "S30": np.asarray([0.0045, 0.0035, 0.003, 0.003, 0.0035, 0.003, 0.003], dtype=np.float32),
+}
+
+
+def _mix(parts: dict[str, np.ndarray]) -> np.ndarray:
+    """Sum of abundance * endmember spectrum -> (7, n) reflectance."""
+    out = None
+    for name, ab in parts.items():
+        term = _E[name][:, None] * ab[None, :].astype(np.float32)
+        out = term if out is None else out + term
+    assert out is not None
+    return out
+
+
+def surface_reflectance(
+    land: Landscape,
+    classes: np.ndarray,
+    snow: np.ndarray,
+    climate: Climate,
+    year: int,
+    doy: float,
+    noise_scale: float = 1.0,
+) -> np.ndarray:
+    """Noise-free-of-sensor surface reflectance (7, y, x) float32 of the given surface state."""
+    h, w = classes.shape
+    refl = np.zeros((7, h, w), dtype=np.float32)
+    tf = land.tex_fine * noise_scale
+    tm = land.tex_mid * noise_scale
+    green = grass_greenness(climate, doy)
+    leaves = leaf_on(climate, doy)
+    crop_g, crop_d = crop_cover(
+        climate, year, doy, land.parcel_phase, land.parcel_jitter, land.parcel_vigour
+    )
+    tropical = climate.name == "tropical"
+
+    # Pixel indices per class from one counting sort (faster than 9 boolean scans).
+    flat = classes.ravel()
+    order = np.argsort(flat, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(flat, minlength=10))])
+    flat_refl = refl.reshape(7, -1)
+
+    def put(code: int, fn) -> None:  # type: ignore[no-untyped-def]
+        sel = order[bounds[code] : bounds[code + 1]]
+        if sel.size:
+            flat_refl[:, sel] = fn(np.unravel_index(sel, (h, w)))
+
+    def water(idx):  # type: ignore[no-untyped-def]
+        turb = np.clip(land.turbidity[idx] + 0.12 * tm[idx], 0.0, 1.0)
+        weed = np.clip(0.02 + 0.02 * tf[idx], 0.0, 0.06)
+        return _mix(
+            {"water": (1 - turb) * (1 - weed), "water_turbid": turb * (1 - weed), "leaf": weed}
+        )
+
+    def trees(idx):  # type: ignore[no-untyped-def]
+        dec = land.deciduous[idx]
+        gap = np.clip(0.22 + 0.07 * tf[idx] + 0.05 * tm[idx], 0.05, 0.45)
+        canopy = 1.0 - gap
+        ground_snow = snow[idx]
+        leaf_share = np.where(dec, leaves, 1.0)
+        evergreen_leaf = "leaf" if tropical else "conifer"
+        lit_gap = gap * 0.35  # part of a gap is sunlit ground (snow, soil or litter)
+        parts = {
+            evergreen_leaf: np.where(dec, 0.0, canopy),
+            "leaf": np.where(dec, canopy * leaf_share * 0.85, 0.0)
+            if tropical
+            else np.where(dec, canopy * leaf_share * 0.9, 0.0),
+            "dry_veg": np.where(dec, canopy * (1 - leaf_share) * 0.45, 0.0)
+            + np.where(ground_snow, 0.0, lit_gap * 0.5),
+            "soil_moist": np.where(dec, canopy * (1 - leaf_share) * 0.2, 0.0)
+            + np.where(ground_snow, 0.0, lit_gap * 0.5),
+            "snow": np.where(
+                ground_snow, lit_gap + np.where(dec, canopy * (1 - leaf_share) * 0.5, 0.0), 0.0
+            ),
+        }
+        if tropical:
+            parts["leaf"] = parts["leaf"] + parts.pop(evergreen_leaf) * 0.85
+        return _mix(parts)
+
+    def grass(idx):  # type: ignore[no-untyped-def]
+        g = np.clip(green + 0.06 * tm[idx], 0.02, 1.0)
+        cover = np.clip(0.9 + 0.04 * tm[idx] + 0.02 * tf[idx], 0.6, 1.0)
+        soil_dry = np.clip(0.5 + 0.3 * land.soil[idx], 0.0, 1.0)
+        return _mix(
+            {
+                "leaf": g * cover * 0.95,
+                "dry_veg": (1 - g) * cover,
+                "soil_dry": (1 - cover) * soil_dry,
+                "soil_moist": (1 - cover) * (1 - soil_dry),
+            }
+        )
+
+    def flooded(idx):  # type: ignore[no-untyped-def]
+        g = np.clip(0.45 + 0.55 * green + 0.05 * tm[idx], 0.1, 1.0)
+        wet = np.clip(0.45 + 0.08 * tm[idx] + 0.05 * tf[idx], 0.25, 0.7)
+        veg = 1.0 - wet
+        return _mix({"water": wet, "leaf": veg * g * 0.85, "dry_veg": veg * (1 - g) * 0.8})
+
+    def crops(idx):  # type: ignore[no-untyped-def]
+        pid = land.parcel[idx]
+        g = np.clip(crop_g[pid] * (1 + 0.03 * tf[idx]), 0.0, 1.0)
+        d = np.clip(crop_d[pid] * (1 + 0.05 * tf[idx]), 0.0, 1.0 - g)
+        soil = np.clip(1.0 - g - d, 0.0, 1.0)
+        # Tilled fields are darker (moist, rough) than natural bare ground.
+        dry_share = np.clip(0.25 + 0.15 * land.soil[idx], 0.0, 0.6)
+        return _mix(
+            {
+                "leaf": g,
+                "dry_veg": d,
+                "soil_moist": soil * (1 - dry_share),
+                "soil_dry": soil * dry_share,
+            }
+        )
+
+    def scrub(idx):  # type: ignore[no-untyped-def]
+        shrub = np.clip(0.42 + 0.18 * tf[idx] + 0.08 * tm[idx], 0.1, 0.8)
+        g = 0.45 + 0.4 * green
+        shade = shrub * 0.3
+        ground = 1.0 - shrub
+        return _mix(
+            {
+                "leaf": (shrub - shade) * g * 0.8,
+                "dry_veg": (shrub - shade) * (1 - g) + ground * 0.2,
+                "soil_dry": ground * 0.8,
+            }
+        )
+
+    def built(idx):  # type: ignore[no-untyped-def]
+        road = land.road[idx]
+        veg = np.clip(0.15 + 0.12 * tf[idx] + 0.05 * tm[idx], 0.0, 0.45)
+        veg = np.where(road, veg * 0.4, veg)
+        shade = np.clip(0.14 + 0.06 * tf[idx], 0.02, 0.3)
+        hard = 1.0 - veg - shade
+        roof_share = np.where(road, 0.15, np.clip(0.7 + 0.15 * tf[idx], 0.3, 1.0))
+        parts = {
+            "roof": hard * roof_share,
+            "asphalt": hard * (1 - roof_share),
+            "leaf": veg * (0.4 + 0.6 * green),
+            "dry_veg": veg * 0.6 * (1 - green),
+        }
+        snowy = snow[idx]
+        if snowy.any():
+            parts["snow"] = np.where(snowy, veg * 0.8, 0.0)
+            parts["leaf"] = np.where(snowy, 0.0, parts["leaf"])
+            parts["dry_veg"] = np.where(snowy, veg * 0.2, parts["dry_veg"])
+        return _mix(parts)
+
+    def bare(idx):  # type: ignore[no-untyped-def]
+        high = land.elevation[idx] > np.quantile(land.elevation, 0.85)
+        seasonal_bed = land.lake_depth[idx] > 0
+        dry = np.clip(0.75 + 0.15 * land.soil[idx] + 0.05 * tm[idx], 0.3, 1.0)
+        litter = np.clip(0.04 + 0.03 * tf[idx], 0.0, 0.1)
+        return _mix(
+            {
+                "rock": np.where(high, 1.0 - litter, 0.0),
+                "soil_dry": np.where(high, 0.0, np.where(seasonal_bed, 0.35, dry) * (1 - litter)),
+                "soil_moist": np.where(
+                    high, 0.0, np.where(seasonal_bed, 0.65, 1 - dry) * (1 - litter)
+                ),
+                "dry_veg": litter,
+            }
+        )
+
+    def snowy(idx):  # type: ignore[no-untyped-def]
+        share = np.clip(0.9 + 0.05 * tm[idx] + 0.02 * tf[idx], 0.6, 1.0)
+        age = np.clip(0.9 + 0.05 * tm[idx], 0.7, 1.0)  # old, dirty snow is darker
+        return _mix({"snow": share * age, "rock": (1 - share)})
+
+    for code, fn in (
+        (WATER, water),
+        (TREES, trees),
+        (GRASS, grass),
+        (FLOODED, flooded),
+        (CROPS, crops),
+        (SCRUB, scrub),
+        (BUILT, built),
+        (BARE, bare),
+        (SNOW, snowy),
+    ):
+        put(code, fn)
+    # Within-class brightness variability (illumination, moisture, density).
+    refl *= (1.0 + 0.04 * noise_scale * land.tex_mid)[None]
+    return refl
+
+
+def terrain_illumination(
+    land: Landscape, sun_zenith_deg: float, sun_azimuth_deg: float
+) -> np.ndarray:
+    """Relative direct illumination of sloped terrain (HLS corrects BRDF, not terrain)."""
+    z = np.deg2rad(sun_zenith_deg)
+    a = np.deg2rad(sun_azimuth_deg)
+    sx, sy = land.slope_x, land.slope_y  # dz/dx east, dz/dy north
+    norm = np.sqrt(1.0 + sx * sx + sy * sy)
+    # Unit normal (-sx, -sy, 1)/norm; sun vector (sin z sin a, sin z cos a, cos z).
+    cos_i = (-sx * np.sin(z) * np.sin(a) - sy * np.sin(z) * np.cos(a) + np.cos(z)) / norm
+    factor = 1.0 + 0.7 * (np.clip(cos_i, 0.0, None) / np.cos(z) - 1.0)
+    return np.clip(factor, 0.35, 1.6).astype(np.float32)
