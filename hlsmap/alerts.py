@@ -14,6 +14,11 @@ scatter over classes; a real change goes to one); the alert then latches and rec
 - ``confidence``: the mean probability (percent) of those observations,
 - ``alert``: the new class.
 
+A confirmed alert keeps its dates, but its class follows the land: when later observations
+confirm (by the same rule) yet another class that also differs from the baseline - a clearing
+that becomes a building site, then built area - ``alert`` takes that class and ``class_date``
+records when it was confirmed.
+
 Dates are stored as days since 1970-01-01 (int32; 0 = none).
 """
 
@@ -85,6 +90,7 @@ class AlertState:
         self.alert = np.zeros(shape, np.uint8)
         self.first_date = np.zeros(shape, np.int32)
         self.confirmed_date = np.zeros(shape, np.int32)
+        self.class_date = np.zeros(shape, np.int32)
         self.confidence = np.zeros(shape, np.uint8)
         self.last_day: int | None = None
         self.n_updates = 0
@@ -101,6 +107,8 @@ class AlertState:
 
     def update(self, probs: Any, valid: Any, time: Any) -> int:
         """Add one observation (time order). Returns how many pixels it newly confirmed.
+
+        (Pixels whose alert class it updated are not counted.)
 
         Args:
             probs: uint8 ``(H, W, 10)`` class probabilities * 255 (or float 0..1).
@@ -142,16 +150,21 @@ class AlertState:
         # over 8 classes, a real change goes to one
         newest_dis = v & np.take_along_axis(dis, newest, axis=0)[0]
         same = dis & (self.labels == newest_label)
-        new = newest_dis & (same.sum(axis=0) >= self.k) & (self.alert == 0)
-        if not new.any():
+        confirmed = newest_dis & (same.sum(axis=0) >= self.k)
+        new = confirmed & (self.alert == 0)
+        changed = confirmed & (self.alert != 0) & (self.alert != newest_label[0])
+        if not (new.any() or changed.any()):
             return 0
+        yy, xx = np.nonzero(new | changed)
+        d = same[:, yy, xx]
+        probs = self.probs[:, yy, xx].astype(np.float64)
+        self.confidence[yy, xx] = np.rint((probs * d).sum(0) / d.sum(0)).astype(np.uint8)
+        self.alert[yy, xx] = newest_label[0, yy, xx]
+        self.class_date[yy, xx] = day
         yy, xx = np.nonzero(new)
         d = same[:, yy, xx]
         self.first_date[yy, xx] = np.where(d, self.days[:, yy, xx], np.iinfo(np.int32).max).min(0)
         self.confirmed_date[yy, xx] = day
-        probs = self.probs[:, yy, xx].astype(np.float64)
-        self.confidence[yy, xx] = np.rint((probs * d).sum(0) / d.sum(0)).astype(np.uint8)
-        self.alert[yy, xx] = newest_label[0, yy, xx]
         return int(yy.size)
 
     def status(self) -> np.ndarray:
@@ -167,7 +180,8 @@ class AlertState:
 
     def result(self) -> xr.Dataset:
         """The alert layers: ``alert`` (new class, 0 none), ``status``, ``first_date``,
-        ``confirmed_date`` (days since 1970-01-01, 0 none), ``confidence`` (percent),
+        ``confirmed_date``, ``class_date`` (days since 1970-01-01, 0 none), ``confidence``
+        (percent),
         ``baseline``."""
         from hlsmap.consensus import layers_to_dataset
 
@@ -176,6 +190,7 @@ class AlertState:
             "status": self.status(),
             "first_date": self.first_date.copy(),
             "confirmed_date": self.confirmed_date.copy(),
+            "class_date": self.class_date.copy(),
             "confidence": self.confidence.copy(),
             "baseline": self.baseline.copy(),
         }
@@ -193,6 +208,7 @@ class AlertState:
         "alert",
         "first_date",
         "confirmed_date",
+        "class_date",
         "confidence",
     )
 

@@ -6,10 +6,11 @@
 (the new class where the map changed) and the STAC item and collection.
 
 ``run_alerts`` writes ``OUT/hlsmap-alerts/``: ``alert.tif`` (the new class where confirmed, with
-the colour table), ``status.tif`` (0 none, 1 candidate, 2 confirmed), ``first_date.tif`` and
-``confirmed_date.tif`` (int32 days since 1970-01-01, 0 none), ``confidence.tif``,
-``alerts.json`` (counts and hectares per kind), ``quicklook.png``; and, when ``state`` is given,
-saves the streaming state there so the next run continues with newer observations only.
+the colour table), ``status.tif`` (0 none, 1 candidate, 2 confirmed), ``first_date.tif``,
+``confirmed_date.tif`` and ``class_date.tif`` (int32 days since 1970-01-01, 0 none),
+``confidence.tif``, ``alerts.json`` (counts and hectares per kind), ``quicklook.png``; and,
+when ``state`` is given, saves the streaming state there so the next run continues with newer
+observations only.
 """
 
 from __future__ import annotations

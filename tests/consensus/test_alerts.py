@@ -86,3 +86,25 @@ def test_state_round_trips_and_time_order_is_enforced(tmp_path) -> None:
         AlertState(np.zeros((2, 2), np.uint8), k=4, n=3)
     with pytest.raises(ConfigError, match="alert state"):
         AlertState.load(tmp_path / "missing.npz")
+
+
+def test_alert_class_follows_a_construction_site() -> None:
+    rng = np.random.default_rng(4)
+    baseline = np.full((6, 6), 3, np.uint8)  # grass
+    site = np.zeros((6, 6), bool)
+    site[1:4, 1:4] = True
+    state = AlertState(baseline, k=3, n=5)
+    stages = [("2025-01-30", 8), ("2025-04-15", 7)]  # cleared to bare ground, then built
+    for d in DATES:
+        labels = baseline.copy()
+        for start, code in stages:
+            if d >= np.datetime64(start):
+                labels[site] = code
+        state.update(_probs(labels, 0.9, rng), np.ones((6, 6), bool), d)
+    res = state.result()
+    assert (res["alert"].values[site] == 7).all() and (res["alert"].values[~site] == 0).all()
+    first = np.datetime64(int(res["first_date"].values[2, 2]), "D")
+    built = np.datetime64(int(res["class_date"].values[2, 2]), "D")
+    assert np.datetime64("2025-01-30") <= first < np.datetime64("2025-02-15")
+    assert np.datetime64("2025-04-15") <= built <= np.datetime64("2025-04-15") + 3 * 4
+    assert state.kinds()["new_built"].sum() == 9
