@@ -68,3 +68,7 @@ class OutputError(HlsmapError, OSError):
 
 class TileFailedError(HlsmapError, RuntimeError):
     """A tile of a region run whose inputs kept failing to read after retries."""
+
+
+class ChipSetError(HlsmapError, ValueError):
+    """A training chip set that is missing, foreign, empty or from a newer version."""

@@ -276,7 +276,30 @@ def build_model(
     cfg = replace(cfg, in_channels=len(bands) + len(indices))
     if dtype is not None:
         cfg = replace(cfg, dtype=dtype)
-    return UNet(cfg, rngs=nnx.Rngs(seed))
+    net = nnx.eval_shape(lambda: UNet(cfg, rngs=nnx.Rngs(0)))
+    rng = np.random.default_rng(seed)
+    arrays = {k: _init_value(k, shape, rng) for k, shape in _flat_state_shapes(net).items()}
+    _assign(net, arrays)
+    return net
+
+
+def _init_value(key: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """He-normal (truncated at 2 sigma) kernels, zero biases/means, unit scales/variances.
+
+    Drawn with numpy: XLA on CPU takes seconds to compile each random-normal program, which
+    made building even the tiny model take 10+ seconds.
+    """
+    name = key.rsplit("/", 1)[-1]
+    if name == "kernel":
+        fan_in = int(np.prod(shape[:-1]))
+        z = rng.standard_normal(shape)
+        while np.any(out := np.abs(z) > 2.0):
+            z[out] = rng.standard_normal(int(out.sum()))
+        # 0.8796 is the std of a standard normal truncated at +-2
+        return (z * np.sqrt(2.0 / fan_in) / 0.87962566).astype(np.float32)
+    if name in ("scale", "var"):
+        return np.ones(shape, np.float32)
+    return np.zeros(shape, np.float32)
 
 
 def _check_indices(indices: tuple[str, ...], bands: tuple[str, ...]) -> None:
@@ -540,9 +563,19 @@ def save_model(path: str | os.PathLike[str], net: UNet, meta: ModelMetadata) -> 
     return dest
 
 
-def read_metadata(path: str | os.PathLike[str]) -> ModelMetadata:
-    """Read only ``model.json`` of a model directory (no JAX work)."""
+def _model_dir(path: str | os.PathLike[str]) -> Path:
     d = Path(path)
+    if not (d / METADATA_FILE).exists() and (d / "model" / METADATA_FILE).is_file():
+        return d / "model"  # a training run folder
+    return d
+
+
+def read_metadata(path: str | os.PathLike[str]) -> ModelMetadata:
+    """Read only ``model.json`` of a model directory (no JAX work).
+
+    ``path`` may also be a ``hlsmap train`` run folder holding the model in ``model/``.
+    """
+    d = _model_dir(path)
     if not d.is_dir():
         raise ModelError(f"model directory {d} does not exist: train one with `hlsmap train` or"
                          " pass the path of a saved model.")  # fmt: skip
@@ -568,9 +601,9 @@ def load_model(path: str | os.PathLike[str]) -> tuple[UNet, ModelMetadata]:
         ModelError: the directory is missing, foreign, corrupt or from a newer format.
     """
     meta = read_metadata(path)
-    wfile = Path(path) / WEIGHTS_FILE
+    wfile = _model_dir(path) / WEIGHTS_FILE
     if not wfile.is_file():
-        raise ModelError(f"{Path(path)} has no {WEIGHTS_FILE}: the model is incomplete.")
+        raise ModelError(f"{wfile.parent} has no {WEIGHTS_FILE}: the model is incomplete.")
     try:
         with np.load(wfile, allow_pickle=False) as z:
             arrays = {k: np.asarray(z[k]) for k in z.files}
@@ -586,13 +619,18 @@ def load_model(path: str | os.PathLike[str]) -> tuple[UNet, ModelMetadata]:
     for k, shape in expected.items():
         if arrays[k].shape != shape:
             raise ModelError(f"{wfile}: {k} has shape {arrays[k].shape}, expected {shape}.")
+    _assign(net, arrays)
+    net.eval()
+    return net, meta
+
+
+def _assign(net: UNet, arrays: dict[str, np.ndarray]) -> None:
+    """Set the saved variables of ``net`` (possibly abstract) from flat arrays."""
     state = nnx.state(net, _SAVED)
     pure = nnx.to_pure_dict(state)
     _fill(pure, "", arrays)
     nnx.replace_by_pure_dict(state, pure)
     nnx.update(net, state)
-    net.eval()
-    return net, meta
 
 
 def _flat_state_shapes(net: UNet) -> dict[str, tuple[int, ...]]:

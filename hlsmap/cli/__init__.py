@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 # Importing a command module registers its commands on `app` (keep one line per module).
-import hlsmap.cli.consensus_cmd  # noqa: F401
-import hlsmap.cli.predict_cmd  # noqa: F401
-import hlsmap.cli.simulate_cmd  # noqa: F401
+import hlsmap.cli.consensus_cmd
+import hlsmap.cli.predict_cmd
+import hlsmap.cli.simulate_cmd
+import hlsmap.cli.train_cmd  # noqa: F401
 from hlsmap.cli import cube_cmd, sensors_cmd  # noqa: F401
 from hlsmap.cli.app import app, main
 
