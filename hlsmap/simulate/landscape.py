@@ -167,8 +167,8 @@ def make_landscape(config: WorldConfig) -> Landscape:
     margin = int(0.1 * n)
     n_lakes = max(1, round((n / 512) ** 2))
     for i in range(n_lakes):
-        for seasonal in (False, True):
-            radius = _px(1000 if not seasonal else 700, n, 0.1 if not seasonal else 0.07)
+        for seasonal in (False, False, True):
+            radius = _px(1100 if not seasonal else 850, n, 0.1 if not seasonal else 0.08)
             centre = _pick(rng, far_plain & ~lakes, margin)
             d = _blob(rng, shape, centre, radius)
             inside = d < 1.0
@@ -184,22 +184,22 @@ def make_landscape(config: WorldConfig) -> Landscape:
         del i
     water = river | lakes
     # Flooded vegetation: marsh rings around lakes and reaches of the river bank.
-    lake_ring = ndimage.binary_dilation(lakes, iterations=max(1, int(_px(120, n, 0.03)))) & ~water
+    lake_ring = ndimage.binary_dilation(lakes, iterations=max(1, int(_px(240, n, 0.03)))) & ~water
     marsh_noise = smooth_noise(rng, shape, _px(600, n, 0.1))
-    river_bank = (river_dist > river_half) & (river_dist < river_half + _px(150, n, 0.03))
-    flooded = ((lake_ring & (marsh_noise > -0.6)) | (river_bank & (marsh_noise > 0.7))) & plain
+    river_bank = (river_dist > river_half) & (river_dist < river_half + _px(300, n, 0.03))
+    flooded = ((lake_ring & (marsh_noise > -0.4)) | (river_bank & (marsh_noise > 0.3))) & plain
     marsh_c = _pick(rng, river_bank & plain, margin)
-    flooded |= (_blob(rng, shape, marsh_c, _px(350, n, 0.05)) < 1.0) & plain & ~water
+    flooded |= (_blob(rng, shape, marsh_c, _px(600, n, 0.06)) < 1.0) & plain & ~water
 
     # --- town, villages and roads ------------------------------------------------------
     near_river = free_plain & (river_dist > 0.03 * n) & (river_dist < 0.1 * n) & ~lakes
     town_c = _pick(rng, near_river, margin)
-    town = _blob(rng, shape, town_c, _px(1500, n, 0.1)) < 1.0
+    town = _blob(rng, shape, town_c, _px(1900, n, 0.11)) < 1.0
     parks = quantile_mask(smooth_noise(rng, shape, _px(300, n, 0.05)), 0.12, town)
     built = town & ~parks & ~water
-    for _ in range(max(2, round(5 * (n / 512) ** 2))):
+    for _ in range(max(2, round(8 * (n / 512) ** 2))):
         vc = _pick(rng, free_plain & ~town & ~lakes, margin // 2)
-        built |= (_blob(rng, shape, vc, _px(300, n, 0.03)) < 1.0) & ~water
+        built |= (_blob(rng, shape, vc, _px(360, n, 0.035)) < 1.0) & ~water
     road = np.zeros(shape, dtype=bool)
     for _ in range(3):
         edge = int(rng.integers(4))
@@ -259,9 +259,9 @@ def make_landscape(config: WorldConfig) -> Landscape:
     scrub_alpine = quantile_mask(dry_noise, 0.45, alpine & ~rock)
     bars = (river_dist > river_half) & (river_dist < river_half + 2.5) & (dry_noise > 0.9)
     quarry = np.zeros(shape, dtype=bool)
-    for _ in range(max(1, round((n / 512) ** 2))):
+    for _ in range(max(2, round(4 * (n / 512) ** 2))):
         qc = _pick(rng, rest_plain & ~woods, margin // 2)
-        quarry |= _blob(rng, shape, qc, _px(220, n, 0.04)) < 1.0
+        quarry |= _blob(rng, shape, qc, _px(330, n, 0.045)) < 1.0
 
     classes[woods | forest_slopes] = TREES
     classes[scrub_plain | scrub_slopes | scrub_alpine] = SCRUB

@@ -91,6 +91,8 @@ def snowline(climate: Climate, date: dt.date) -> float:
     xs = np.concatenate([mids - 365.0, mids, mids + 365.0])
     ys = np.concatenate([capped, capped, capped])
     line = float(np.interp(doy, xs, ys))
+    if line <= 0.0:  # snow down to sea level: everywhere, whatever the terrain roughness
+        return -1.0e9
     return line if line < climate.glacier_elev + 1500.0 else 1.0e9
 
 

@@ -37,7 +37,7 @@ ENDMEMBERS: dict[str, tuple[float, ...]] = {
     "dry_veg": (0.060, 0.075, 0.110, 0.150, 0.270, 0.365, 0.265),
     "soil_moist": (0.045, 0.055, 0.085, 0.115, 0.165, 0.245, 0.205),
     "soil_dry": (0.095, 0.115, 0.175, 0.250, 0.315, 0.430, 0.370),
-    "rock": (0.075, 0.085, 0.115, 0.135, 0.185, 0.235, 0.200),
+    "rock": (0.115, 0.125, 0.155, 0.185, 0.235, 0.285, 0.250),
     "water": (0.045, 0.040, 0.042, 0.020, 0.010, 0.006, 0.004),
     "water_turbid": (0.065, 0.070, 0.098, 0.085, 0.038, 0.011, 0.007),
     "snow": (0.890, 0.880, 0.860, 0.830, 0.730, 0.090, 0.070),
@@ -204,14 +204,14 @@ def surface_reflectance(
     def bare(idx):  # type: ignore[no-untyped-def]
         high = land.elevation[idx] > np.quantile(land.elevation, 0.85)
         seasonal_bed = land.lake_depth[idx] > 0
-        dry = np.clip(0.75 + 0.15 * land.soil[idx] + 0.05 * tm[idx], 0.3, 1.0)
+        dry = np.clip(0.85 + 0.1 * land.soil[idx] + 0.04 * tm[idx], 0.5, 1.0)
         litter = np.clip(0.04 + 0.03 * tf[idx], 0.0, 0.1)
         return _mix(
             {
                 "rock": np.where(high, 1.0 - litter, 0.0),
-                "soil_dry": np.where(high, 0.0, np.where(seasonal_bed, 0.35, dry) * (1 - litter)),
+                "soil_dry": np.where(high, 0.0, np.where(seasonal_bed, 0.6, dry) * (1 - litter)),
                 "soil_moist": np.where(
-                    high, 0.0, np.where(seasonal_bed, 0.65, 1 - dry) * (1 - litter)
+                    high, 0.0, np.where(seasonal_bed, 0.4, 1 - dry) * (1 - litter)
                 ),
                 "dry_veg": litter,
             }
@@ -249,5 +249,6 @@ def terrain_illumination(
     norm = np.sqrt(1.0 + sx * sx + sy * sy)
     # Unit normal (-sx, -sy, 1)/norm; sun vector (sin z sin a, sin z cos a, cos z).
     cos_i = (-sx * np.sin(z) * np.sin(a) - sy * np.sin(z) * np.cos(a) + np.cos(z)) / norm
-    factor = 1.0 + 0.7 * (np.clip(cos_i, 0.0, None) / np.cos(z) - 1.0)
-    return np.clip(factor, 0.35, 1.6).astype(np.float32)
+    # Damped: part of the light is diffuse, and HLS's BRDF normalisation evens out some of it.
+    factor = 1.0 + 0.45 * (np.clip(cos_i, 0.0, None) / np.cos(z) - 1.0)
+    return np.clip(factor, 0.55, 1.35).astype(np.float32)

@@ -152,3 +152,35 @@ def test_cli_writes_a_world(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["simulate", str(out), "--climate", "arctic"])
     assert exc.value.code == 2
+
+
+def test_cogs_are_hls_typed_and_overlaps_match(tiny_world: World) -> None:
+    import rasterio
+
+    obs = [o for o in tiny_world.observations if len(o["granules"]) == 4][0]
+    items = {i.id: i for i in tiny_world.items()}
+    grids = {}
+    for gid in obs["granules"]:
+        item = items[gid]
+        with rasterio.open(item.assets["B04"].href) as src:
+            assert src.dtypes[0] == "int16" and src.nodata == -9999
+            assert src.scales[0] == pytest.approx(0.0001)
+            assert src.tags(1)["scale_factor"] == "0.0001"
+            assert src.profile["blockxsize"] == 256 or src.width < 256
+            grids[gid] = (src.transform, src.read(1))
+        with rasterio.open(item.assets["Fmask"].href) as src:
+            assert src.dtypes[0] == "uint8" and src.nodata == 255
+            assert "Fmask description" in src.tags()
+    # Same observation, neighbouring tiles: identical pixels where the tiles overlap.
+    (ta, a), (tb, b) = list(grids.values())[:2]
+    ox = round((tb.c - ta.c) / 30)
+    oy = round((ta.f - tb.f) / 30)
+    assert (ox, oy) != (0, 0)
+    h, w = a.shape
+    sub_a = a[max(0, oy) : h, max(0, ox) : w]
+    sub_b = b[: h - max(0, oy), : w - max(0, ox)]
+    overlap = min(sub_a.shape[0], sub_b.shape[0]), min(sub_a.shape[1], sub_b.shape[1])
+    assert overlap[0] > 0 and overlap[1] > 0
+    np.testing.assert_array_equal(
+        sub_a[: overlap[0], : overlap[1]], sub_b[: overlap[0], : overlap[1]]
+    )
