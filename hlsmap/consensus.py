@@ -69,22 +69,65 @@ def as_uint8_probs(probs: Any) -> np.ndarray:
     )
 
 
-def surface_fixed_point(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _sum_last(a: np.ndarray, dtype: Any) -> np.ndarray:
+    """Sum over a short last axis by adding slices: numpy reduces a 9-long inner axis ~7x
+    slower. The inputs are integers (exact in float32 up to 2**24), so any order is exact."""
+    s = a[..., 0].astype(dtype)
+    for i in range(1, a.shape[-1]):
+        s += a[..., i]
+    return s
+
+
+def _argmax_last(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(argmax, max)`` over a short last axis, first index on ties (like ``np.argmax``)."""
+    best = a[..., 0].copy()
+    label = np.zeros(best.shape, np.intp)
+    for i in range(1, a.shape[-1]):
+        better = a[..., i] > best
+        label[better] = i
+        np.maximum(best, a[..., i], out=best)
+    return label, best
+
+
+def surface_fixed_point(
+    probs: np.ndarray, mask: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Renormalise the 9 surface-class probabilities of each pixel to fixed point.
 
     Args:
         probs: uint8 ``(..., 10)``.
+        mask: optional bool ``(...)``; ``q`` is 0 where it is false.
 
     Returns:
-        ``(q, ok)``: ``q`` uint32 ``(..., 9)`` with ``sum(q) <= 65535``, and ``ok`` bool
-        ``(...)``, false where every surface probability is 0 (nothing to renormalise).
+        ``(q, ok)``: ``q`` uint32 ``(..., 9)`` = ``floor(p_i * 65535 / sum(p))`` (so
+        ``sum(q) <= 65535``), and ``ok`` bool ``(...)``, false where every surface probability
+        is 0 (nothing to renormalise).
     """
-    p = probs[..., :N_SURFACE].astype(np.float32)
-    s = p.sum(axis=-1)
+    # convert and scale all 10 channels (contiguous: several times faster than a strided
+    # 9-channel view), then drop the cloud channel from the result
+    p = probs.astype(np.float32)
+    s = _sum_last(p[..., :N_SURFACE], np.float32)
     ok = s > 0
-    factor = np.float32(SCALE) / np.where(ok, s, np.float32(1))
-    q = np.floor(p * factor[..., None]).astype(np.uint32)
-    return q, ok
+    factor = np.divide(np.float32(SCALE), s, out=np.zeros_like(s), where=ok)
+    if mask is not None:
+        factor *= mask
+    p *= factor[..., None]
+    q = p.astype(np.uint32)  # the cast truncates: floor for these non-negative values
+    return q[..., :N_SURFACE], ok
+
+
+def top_label(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pixel: surface label index (0..8), its fixed-point probability, and ``ok``.
+
+    Bit-identical to ``argmax`` / ``max`` of :func:`surface_fixed_point`'s ``q`` (scaling by
+    ``65535 / sum >= 28`` keeps every order and tie of the uint8 values), at a ninth of the cost.
+    """
+    p9 = probs[..., :N_SURFACE]
+    label, top = _argmax_last(p9)
+    s = _sum_last(p9, np.uint16).astype(np.float32)
+    ok = s > 0
+    factor = np.divide(np.float32(SCALE), s, out=np.zeros_like(s), where=ok)
+    return label, (top.astype(np.float32) * factor).astype(np.uint32), ok
 
 
 class ConsensusAccumulator:
@@ -145,22 +188,20 @@ class ConsensusAccumulator:
         """Bytes held by the running state (independent of the number of observations)."""
         return sum(a.nbytes for d in (self._acc, self._n_valid, self._n_obs) for a in d.values())
 
-    def _contribution(self, probs: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """What one observation adds to the sums, and the pixels where it counts as valid."""
-        q, ok = surface_fixed_point(probs)
-        valid = valid & ok
+    def _contribution(self, probs: np.ndarray, valid: np.ndarray) -> tuple[Any, np.ndarray]:
+        """What one observation adds to the sums, and the pixels where it counts as valid.
+
+        ``mean_prob``: the dense ``(H, W, 9)`` fixed-point probabilities. The modes: a sparse
+        ``(flat pixel index, label, weight)`` triple, one vote per valid pixel.
+        """
         if self.rule == "mean_prob":
-            q[~valid] = 0
-            return q, valid
-        label = np.argmax(q, axis=-1)
-        weight = (
-            np.ones(self.shape, np.uint32)
-            if self.rule == "mode"
-            else np.take_along_axis(q, label[..., None], axis=-1)[..., 0]
-        )
-        out = np.zeros_like(q)
-        np.put_along_axis(out, label[..., None], np.where(valid, weight, 0)[..., None], axis=-1)
-        return out, valid
+            q, ok = surface_fixed_point(probs, mask=valid)
+            return q, valid & ok
+        label, top, ok = top_label(probs)
+        valid = valid & ok
+        idx = np.flatnonzero(valid)
+        weight: Any = 1 if self.rule == "mode" else top.ravel()[idx]
+        return (idx, label.ravel()[idx], weight), valid
 
     def update(self, probs: Any, valid: Any, observed: Any, time: Any) -> None:
         """Add one observation.
@@ -190,7 +231,13 @@ class ConsensusAccumulator:
         for name in names:
             if self._count[name] >= MAX_OBS:
                 raise ConfigError(f"period {name!r} already holds {MAX_OBS} observations; split it")
-            self._acc[name] += contrib.astype(self._acc[name].dtype, copy=False)
+            acc = self._acc[name]
+            if self.rule == "mean_prob":
+                acc += contrib
+            else:
+                idx, label, weight = contrib
+                # each pixel appears once in idx, so fancy-indexed += is exact
+                acc.reshape(-1, N_SURFACE)[idx, label] += weight
             self._n_valid[name] += val
             self._n_obs[name] += obs
             self._count[name] += 1

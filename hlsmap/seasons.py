@@ -1,13 +1,19 @@
-"""Wet/dry seasons: given as month ranges, or detected from a cube's own regional series.
+"""Wet/dry seasons: given as month ranges, or detected from a cube's own NDVI/MNDWI.
 
-Detection works on a regional index series (mean NDVI for greenness, MNDWI for wetness, or both
-z-scored and averaged) of clear pixels: the series is reduced to a 12-month climatology (months
-without data are filled by circular interpolation), lightly smoothed, and split at the midpoint
-between its lowest and highest month. The wet season is the longest contiguous run of months
-(wrapping the year end) above the midpoint, the dry season the longest run below it; with
-``length=`` set, they are instead the contiguous ``length``-month windows with the highest and
-the lowest mean. Nothing assumes a hemisphere: a southern-hemisphere cycle simply gives other
-months.
+Detection reduces an index (NDVI for greenness - the default -, MNDWI for wetness, or both
+z-scored and averaged) to a 12-month regional climatology (:func:`pixel_climatology`: per-pixel
+monthly medians, averaged over the region; months without data are filled by circular
+interpolation) and splits it:
+
+- ``length=6`` (default): the wet season is the contiguous 6-month window (wrapping the year
+  end) with the highest mean, the dry season the complementary 6 months. Other lengths give the
+  highest- and lowest-mean ``length``-month windows that do not overlap.
+- ``length=None``: split the lightly smoothed cycle at the midpoint between its lowest and
+  highest month; wet = the longest run of months above it, dry = the longest run below (seasons
+  of unequal length; a sharply peaked greenness cycle gives a short wet season).
+
+Nothing assumes a hemisphere: a southern-hemisphere cycle simply gives other months. The
+months found are reported (:meth:`SeasonWindows.describe`, ``seasons.json``).
 """
 
 from __future__ import annotations
@@ -108,10 +114,21 @@ def monthly_climatology(times: Any, values: Any, min_months: int = 4) -> np.ndar
         )
     clim = np.full(12, np.nan)
     clim[have] = sums[have] / counts[have]
+    return fill_months(clim, min_months)
+
+
+def fill_months(clim: np.ndarray, min_months: int = 4) -> np.ndarray:
+    """Fill NaN months of a 12-month climatology by circular linear interpolation."""
+    clim = np.asarray(clim, np.float64)
+    have = np.isfinite(clim)
+    if have.sum() < min_months:
+        raise ConfigError(
+            f"only {int(have.sum())} calendar months hold clear observations; season detection"
+            f" needs at least {min_months}: give the seasons with --season wet=MM-MM instead"
+        )
     x = np.arange(12)
     xp = np.concatenate([x[have] - 12, x[have], x[have] + 12])
-    fp = np.tile(clim[have], 3)
-    return np.interp(x, xp, fp)
+    return np.interp(x, xp, np.tile(clim[have], 3))
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -136,7 +153,7 @@ def _window(start: int, length: int) -> tuple[int, int]:
     return start + 1, (start + length - 1) % 12 + 1
 
 
-def split_seasons(clim: np.ndarray, length: int | None = None) -> dict[str, tuple[int, int]]:
+def split_seasons(clim: np.ndarray, length: int | None = 6) -> dict[str, tuple[int, int]]:
     """Wet and dry windows of a 12-month climatology (higher = wetter/greener)."""
     c = np.asarray(clim, dtype=np.float64)
     if np.ptp(c) <= 1e-9 * max(1.0, float(np.abs(c).max())):
@@ -173,7 +190,7 @@ def split_seasons(clim: np.ndarray, length: int | None = None) -> dict[str, tupl
 
 
 def detect_from_series(
-    times: Any, values: Any, index: str = "ndvi", length: int | None = None
+    times: Any, values: Any, index: str = "ndvi", length: int | None = 6
 ) -> SeasonWindows:
     """Detect wet/dry seasons from a regional series (one value per observation)."""
     clim = monthly_climatology(times, values)
@@ -193,31 +210,67 @@ def _clear(cube: xr.Dataset) -> xr.DataArray:
 
 
 def _normalized_difference(a: xr.DataArray, b: xr.DataArray, clear: xr.DataArray) -> xr.DataArray:
-    a = a.astype(np.float32)
-    b = b.astype(np.float32)
+    """``(a - b) / (a + b)`` where clear and both positive, else NaN (no division warnings)."""
     ok = clear & (a > 0) & (b > 0)
-    return ((a - b) / (a + b)).where(ok).mean(dim=("y", "x"))
+    a = a.astype(np.float32).where(ok)
+    b = b.astype(np.float32).where(ok)
+    return (a - b) / (a + b)
 
 
-def regional_series(cube: xr.Dataset, index: Index = "ndvi") -> tuple[np.ndarray, np.ndarray]:
-    """Regional mean index per observation over clear pixels: ``(times, values)``.
-
-    ``ndvi`` = (nir08 - red) / (nir08 + red); ``mndwi`` = (green - swir16) / (green + swir16);
-    ``both`` = the mean of the two after z-scoring each (greenness and wetness together).
-    """
+def _indices(cube: xr.Dataset, index: str) -> dict[str, xr.DataArray]:
     missing = [b for b in ("red", "green", "nir08", "swir16", "fmask") if b not in cube]
     if missing:
         raise ConfigError(f"season detection needs the cube bands {missing}; load them too")
     clear = _clear(cube)
-    series = {}
+    out = {}
     if index in ("ndvi", "both"):
-        series["ndvi"] = _normalized_difference(cube["nir08"], cube["red"], clear)
+        out["ndvi"] = _normalized_difference(cube["nir08"], cube["red"], clear)
     if index in ("mndwi", "both"):
-        series["mndwi"] = _normalized_difference(cube["green"], cube["swir16"], clear)
-    if not series:
+        out["mndwi"] = _normalized_difference(cube["green"], cube["swir16"], clear)
+    if not out:
         raise ConfigError(f"unknown index {index!r}; choose ndvi, mndwi or both")
-    computed = {k: np.asarray(v.compute().values, np.float64) for k, v in series.items()}
+    return out
+
+
+def regional_series(cube: xr.Dataset, index: Index = "both") -> tuple[np.ndarray, np.ndarray]:
+    """Regional mean index per observation over clear pixels: ``(times, values)``.
+
+    ``ndvi`` = (nir08 - red) / (nir08 + red); ``mndwi`` = (green - swir16) / (green + swir16);
+    ``both`` = the mean of the two after z-scoring each. This is the series an inference run
+    can store with its predictions (one number per observation); :func:`detect_seasons` uses
+    the less biased :func:`pixel_climatology` instead.
+    """
+    with np.errstate(all="ignore"):
+        computed = {
+            k: np.asarray(v.mean(dim=("y", "x")).compute().values, np.float64)
+            for k, v in _indices(cube, index).items()
+        }
     return cube["time"].values, combine_indices(computed)
+
+
+def pixel_climatology(cube: xr.Dataset, index: Index = "ndvi") -> np.ndarray:
+    """12-month regional climatology of an index, free of sampling bias.
+
+    Each pixel's median per calendar month first (robust to the clouds Fmask misses), then the
+    regional mean over the pixels seen in every observed month: a partial swath or a cloudy
+    month that sees only part of the region would otherwise shift the regional value with the
+    land cover it happens to see.
+    """
+    clims = {}
+    for name, nd in _indices(cube, index).items():
+        month = nd["time"].dt.month
+        with np.errstate(all="ignore"):
+            per = nd.groupby(month).median("time", skipna=True).compute()
+        full = np.full((12, *per.shape[1:]), np.nan)
+        full[np.asarray(per[per.dims[0]].values, int) - 1] = per.values
+        seen = np.isfinite(full)
+        n_months = int(seen.any(axis=(1, 2)).sum())
+        good = seen.sum(axis=0) >= n_months
+        if good.mean() < 0.05:  # too few pixels seen every month: take what each month saw
+            good = seen.any(axis=0)
+        with np.errstate(all="ignore"):
+            clims[name] = np.nanmean(full[:, good], axis=1)
+    return combine_indices(clims)
 
 
 def combine_indices(series: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -234,8 +287,14 @@ def combine_indices(series: Mapping[str, np.ndarray]) -> np.ndarray:
 
 
 def detect_seasons(
-    cube: xr.Dataset, index: Index = "ndvi", length: int | None = None
+    cube: xr.Dataset, index: Index = "ndvi", length: int | None = 6
 ) -> SeasonWindows:
-    """Detect wet/dry seasons from a cube's own regional NDVI/MNDWI series."""
-    times, values = regional_series(cube, index)
-    return detect_from_series(times, values, index=index, length=length)
+    """Detect wet/dry seasons from a cube's own NDVI/MNDWI (see :func:`pixel_climatology` and
+    the module notes for ``length``)."""
+    clim = fill_months(pixel_climatology(cube, index))
+    return SeasonWindows(
+        split_seasons(clim, length),
+        method="detected",
+        index=index,
+        monthly=tuple(float(v) for v in clim),
+    )

@@ -148,10 +148,10 @@ def alerts_cmd(
     baseline: Annotated[Path, typer.Option("--baseline", help="Baseline annual class map.")],
     out: Out,
     k: Annotated[int, typer.Option("--k", help="Disagreeing observations to confirm.")] = 3,
-    n: Annotated[int, typer.Option("--n", help="...among the last n valid observations.")] = 5,
+    n: Annotated[int, typer.Option("--n", help="...among the last n valid observations.")] = 4,
     min_prob: Annotated[
         float, typer.Option("--min-prob", help="Probability an observation needs (0..1).")
-    ] = 0.6,
+    ] = 0.7,
     since: Annotated[
         str | None, typer.Option("--since", help="Ignore observations before this date.")
     ] = None,

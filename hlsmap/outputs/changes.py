@@ -156,8 +156,8 @@ class AlertsConfig:
     baseline: Path
     out_dir: Path
     k: int = 3
-    n: int = 5
-    min_prob: float = 0.6
+    n: int = 4
+    min_prob: float = 0.7
     since: str | None = None
     state: Path | None = None
     blocksize: int = 512

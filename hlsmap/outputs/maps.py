@@ -31,7 +31,7 @@ from hlsmap.errors import ConfigError
 from hlsmap.outputs import cog, quicklook, stac, stats
 from hlsmap.outputs.atomic import write_text
 from hlsmap.periods import Period, check_unique, months_of, parse_period, quarters_of
-from hlsmap.seasons import SeasonWindows, combine_indices, detect_from_series, given_seasons
+from hlsmap.seasons import SeasonWindows, detect_from_series, given_seasons
 
 
 @dataclass
@@ -150,8 +150,9 @@ def _seasons(cfg: ConsensusConfig, stores: Sequence[xr.Dataset]) -> SeasonWindow
             "the predictions stores hold no regional ndvi/mndwi series, so seasons cannot be"
             " detected; give them with --season wet=MM-MM --season dry=MM-MM"
         )
-    index = "both" if len(series) == 2 else next(iter(series))
-    return detect_from_series(times, combine_indices(series), index=index)
+    # greenness first (the most direct season signal); wetness where no NDVI was stored
+    index = "ndvi" if "ndvi" in series else "mndwi"
+    return detect_from_series(times, series[index], index=index)
 
 
 def build_periods(

@@ -47,8 +47,10 @@ def test_southern_hemisphere_cycle() -> None:
 def test_gaps_are_filled_and_too_few_months_fail() -> None:
     v = _series((6, 7, 8))
     keep = ~np.isin(MONTH, (2, 9))  # two months never observed
-    found = detect_from_series(TIMES[keep], v[keep])
+    found = detect_from_series(TIMES[keep], v[keep], length=None)
     assert found.windows["wet"] == (6, 8)
+    halves = detect_from_series(TIMES[keep], v[keep])
+    assert {6, 7, 8} <= set(halves.months("wet")) and len(halves.months("wet")) == 6
     clim = monthly_climatology(TIMES[keep], v[keep])
     assert np.isfinite(clim).all()
     few = np.isin(MONTH, (1, 2, 3))
@@ -56,6 +58,17 @@ def test_gaps_are_filled_and_too_few_months_fail() -> None:
         detect_from_series(TIMES[few], v[few])
     with pytest.raises(ConfigError, match="cycle"):
         detect_from_series(TIMES, np.full(TIMES.size, 0.5))
+
+
+def test_peaked_cycle_threshold_versus_halves() -> None:
+    # greenness that peaks sharply in January-February: the midpoint split gives a short wet
+    # season, the default 6-month halves the centred one
+    rng = np.random.default_rng(5)
+    peak = np.exp(-((((DOY - 35 + 182) % 365 - 182) / 45.0) ** 2))
+    v = 0.25 + 0.2 * peak + rng.normal(0, 0.01, DOY.size)
+    assert detect_from_series(TIMES, v).windows == {"wet": (11, 4), "dry": (5, 10)}
+    short = detect_from_series(TIMES, v, length=None).windows["wet"]
+    assert short in ((12, 3), (1, 3), (12, 2), (1, 2))
 
 
 def test_detect_from_a_cube() -> None:
