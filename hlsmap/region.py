@@ -42,6 +42,7 @@ class Region:
     geometry: BaseGeometry
     name: str = "region"
     tile: str | None = None
+    grid: GeoBox | None = None
 
     @classmethod
     def from_bbox(cls, bbox: tuple[float, float, float, float] | list[float]) -> Region:
@@ -112,6 +113,14 @@ class Region:
         ring = [to_ll.transform(x, y) for x, y in ((x0, y0), (x1, y0), (x1, y1), (x0, y1))]
         return cls(Polygon(ring), name=f"T{grid.tile}", tile=grid.tile)
 
+    @classmethod
+    def from_geobox(cls, geobox: GeoBox, name: str = "grid") -> Region:
+        """A region that is exactly this grid (its :meth:`geobox` returns it unchanged)."""
+        from shapely.geometry import shape
+
+        geom = shape(geobox.extent.to_crs("EPSG:4326").json)
+        return cls(geom, name=name, grid=geobox)
+
     @property
     def bbox(self) -> tuple[float, float, float, float]:
         """``(west, south, east, north)`` in degrees."""
@@ -130,6 +139,8 @@ class Region:
 
         if resolution <= 0:
             raise InvalidRegionError(f"resolution must be positive, got {resolution}")
+        if self.grid is not None and crs is None and resolution == abs(self.grid.resolution.x):
+            return self.grid
         if crs is None and self.tile is not None:
             from hlsmap.mgrs import tile_grid
 

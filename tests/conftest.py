@@ -97,3 +97,43 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
         n = max(i.bbox[3] for i in items)
         with servers.stac_api(*cols, ic) as api:
             yield Archive(root, http, api, items, ic, local, (w, s, e, n))
+
+
+@dataclass
+class ServedWorld:
+    world: object  # hlsmap.simulate.World
+    http: servers.RangeServer
+    api: str
+    model: Path  # an untrained tiny model: the pipeline, not the accuracy, is under test
+
+
+@pytest.fixture(scope="session")
+def served_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedWorld]:
+    """A tiny synthetic world (64 px, 4 months) behind a range server and a rustac STAC API."""
+    import pystac
+    from hlsmap.sensors import BANDS
+
+    from hlsmap.model import PRESETS, ModelMetadata, build_model, save_model
+    from hlsmap.simulate import WorldConfig, simulate_world
+
+    root = tmp_path_factory.mktemp("world")
+    world = simulate_world(
+        WorldConfig(seed=3, size=64, months=4, tiles_per_side=1, coastal=False),
+        root / "w",
+        workers=1,
+    )
+    model = root / "model"
+    norm = {s: {"mean": [0.1] * len(BANDS), "std": [0.1] * len(BANDS)} for s in ("L30", "S30")}
+    meta = ModelMetadata(bands=BANDS, normalization=norm, config=PRESETS["tiny"], preset="tiny")
+    save_model(model, build_model("tiny"), meta)
+    with servers.range_server(root) as http:
+        items = world.items(base_url=f"{http.url}/w")
+        ic = root / "world-items.json"
+        pystac.ItemCollection(items).save_object(dest_href=str(ic))
+        cols = []
+        for col in world.collections():
+            p = root / f"{col.id}.json"
+            col.save_object(dest_href=str(p), include_self_link=False)
+            cols.append(p)
+        with servers.stac_api(*cols, ic) as api:
+            yield ServedWorld(world, http, api, model)

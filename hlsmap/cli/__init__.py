@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-# Importing a command module registers its commands on `app` (keep one line per module).
-import hlsmap.cli.consensus_cmd
-import hlsmap.cli.predict_cmd
-import hlsmap.cli.simulate_cmd
-import hlsmap.cli.train_cmd  # noqa: F401
-from hlsmap.cli import cube_cmd, sensors_cmd  # noqa: F401
+# Importing a command module registers its commands on `app` (one module per line).
+from hlsmap.cli import consensus_cmd as consensus_cmd
+from hlsmap.cli import cube_cmd as cube_cmd
+from hlsmap.cli import map_cmd as map_cmd
+from hlsmap.cli import predict_cmd as predict_cmd
+from hlsmap.cli import sensors_cmd as sensors_cmd
+from hlsmap.cli import simulate_cmd as simulate_cmd
+from hlsmap.cli import train_cmd as train_cmd
 from hlsmap.cli.app import app, main
 
 __all__ = ["app", "main"]

@@ -1,0 +1,89 @@
+"""``hlsmap map``: the main job — a region and a year in, maps, change and statistics out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hlsmap.cli.app import app, console
+from hlsmap.cli.options import BBox, GeoJSON, Tile
+
+
+@app.command("map")
+def map_cmd(
+    bbox: BBox = None,
+    geojson: GeoJSON = None,
+    tile: Tile = None,
+    year: Annotated[int | None, typer.Option(help="Calendar year to map.")] = None,
+    model: Annotated[Path | None, typer.Option(help="A saved model directory.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder.")] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(help="pc, nasa, a STAC API URL, or a static catalog / ItemCollection."),
+    ] = None,
+    sensors: Annotated[str | None, typer.Option(help="Sensors, e.g. L30,S30.")] = None,
+    season: Annotated[
+        list[str] | None,
+        typer.Option(help="A season as NAME=MM-MM (repeat), e.g. wet=11-04. Default: detected."),
+    ] = None,
+    change: Annotated[
+        bool | None, typer.Option("--change/--no-change", help="Also map change vs last year.")
+    ] = None,
+    max_cloud: Annotated[float | None, typer.Option(help="Skip granules above this %.")] = None,
+    rule: Annotated[str | None, typer.Option(help="mean_prob, mode or weighted_mode.")] = None,
+    min_valid: Annotated[int | None, typer.Option(help="Valid observations per pixel.")] = None,
+    scheme: Annotated[str | None, typer.Option(help="v1 (10 classes) or v2 (IO's 9).")] = None,
+    tile_size: Annotated[int | None, typer.Option(help="Tile side in pixels.")] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="An existing Dask scheduler, tcp://host:8786.")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="A TOML/YAML file holding any option.")
+    ] = None,
+    plan: Annotated[
+        bool, typer.Option("--plan", help="Print tiles, items and work; read no pixels.")
+    ] = False,
+) -> None:
+    """Annual and wet/dry season land-cover maps of a region (+ change), with every product."""
+    from hlsmap.mapping import plan_map, run_map, write_plan
+    from hlsmap.runconfig import resolve_config
+
+    cfg = resolve_config(
+        config,
+        bbox=bbox,
+        geojson=geojson,
+        tile=tile,
+        year=year,
+        model=model,
+        out=out,
+        source=source,
+        sensors=sensors,
+        seasons=season,
+        change=change,
+        max_cloud=max_cloud,
+        rule=rule,
+        min_valid=min_valid,
+        scheme=scheme,
+        tile_size=tile_size,
+        scheduler=scheduler,
+    )
+    if plan:
+        p = plan_map(cfg)
+        write_plan(p, Path(cfg.out))
+        typer.echo(p.describe())
+        return
+    result = run_map(cfg)
+    for name, item in result.items.items():
+        console.print(f"{name}: {Path(cfg.out) / item.id}")
+    if result.seasons is not None:
+        console.print(result.seasons.describe())
+    if result.failed_tiles:
+        console.print(
+            f"[yellow]{result.failed_tiles} tile(s) failed and are no data; rerun to retry them"
+        )
+    console.print(
+        f"mapped {result.pixel_observations:,} pixel-observations in {result.seconds:.0f} s; "
+        f"STAC: {result.collection}"
+    )

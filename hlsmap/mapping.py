@@ -1,0 +1,280 @@
+"""The main job: a region and a year in; annual + season maps, change and statistics out.
+
+:func:`plan_map` answers "what would this run do" from the catalog alone (no pixel is read);
+:func:`run_map` does it: search -> per-observation inference and streaming consensus per tile on
+Dask (:func:`hlsmap.inference.runner.run_region`) -> COG + STAC + PNG + statistics, and change
+against the previous year when asked. Reruns resume: finished tiles are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hlsmap.errors import OutputError
+from hlsmap.runconfig import MapConfig
+
+
+@dataclass(frozen=True)
+class MapPlan:
+    """What a run will do, computed without reading pixels.
+
+    Attributes:
+        config: the resolved configuration.
+        geobox: the output grid.
+        tiles: number of tiles of the output grid.
+        items: items found per year and sensor (``{2024: {"L30": 40, "S30": 80}}``).
+        periods: names of the consensus periods of the mapped year.
+        pixel_observations: estimated pixel-observations to classify (items x overlap).
+    """
+
+    config: MapConfig
+    geobox: Any
+    tiles: int
+    items: dict[int, dict[str, int]]
+    periods: list[str]
+    pixel_observations: int
+    found: dict[int, list[Any]] = field(default_factory=dict, repr=False)
+
+    def describe(self) -> str:
+        """A human-readable summary (what ``hlsmap map --plan`` prints)."""
+        g = self.geobox
+        lines = [
+            f"region: {g.shape[1]} x {g.shape[0]} px at {abs(g.resolution.x):g} m in {g.crs}",
+            f"tiles: {self.tiles} of {self.config.tile_size} px (halo {self.config.halo})",
+        ]
+        for year, per in sorted(self.items.items()):
+            counts = ", ".join(f"{s}: {n}" for s, n in sorted(per.items()))
+            lines.append(f"items {year}: {sum(per.values())} ({counts})")
+        lines.append(f"periods: {', '.join(self.periods)}")
+        lines.append(f"estimated work: {self.pixel_observations:,} pixel-observations")
+        return "\n".join(lines)
+
+
+def _years(cfg: MapConfig) -> list[int]:
+    return [cfg.year - 1, cfg.year] if cfg.change else [cfg.year]
+
+
+def _period_names(cfg: MapConfig) -> list[str]:
+    names = ["annual"]
+    if cfg.seasons:
+        names += [s.split("=", 1)[0] for s in cfg.seasons]
+    elif cfg.detect_seasons:
+        names += ["wet", "dry"]
+    return names
+
+
+def plan_map(cfg: MapConfig) -> MapPlan:
+    """Search the catalog and size the run; reads no pixels."""
+    from odc.geo.geom import Geometry
+
+    from hlsmap.inference.runner import tile_grid
+    from hlsmap.search import search
+    from hlsmap.sensors import sensor_for_collection
+
+    region = cfg.region
+    geobox = region.geobox(resolution=cfg.resolution)
+    grid = tile_grid(geobox, cfg.tile_size)
+    per_year: dict[int, dict[str, int]] = {}
+    found: dict[int, list[Any]] = {}
+    work = 0
+    extent = geobox.extent
+    pixel_area = abs(geobox.resolution.x * geobox.resolution.y)
+    crs = geobox.crs
+    assert crs is not None
+    for year in _years(cfg):
+        items = search(
+            cfg.source, region=region, datetime=str(year), sensors=cfg.sensors,
+            max_cloud=cfg.max_cloud,
+        )  # fmt: skip
+        found[year] = items
+        per_year[year] = dict(
+            Counter(sensor_for_collection(i.collection_id or "").name for i in items)
+        )
+        for item in items:
+            if item.geometry is None:
+                work += geobox.shape[0] * geobox.shape[1]
+                continue
+            overlap = Geometry(item.geometry, "EPSG:4326").to_crs(crs) & extent
+            work += int(overlap.area / pixel_area)
+    return MapPlan(
+        config=cfg,
+        geobox=geobox,
+        tiles=int(grid.shape[0] * grid.shape[1]),
+        items=per_year,
+        periods=_period_names(cfg),
+        pixel_observations=work,
+        found=found,
+    )
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out} is a file; give a folder (it is created if missing)")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def write_plan(plan: MapPlan, out: Path) -> Path:
+    """Write the plan summary as JSON beside the outputs."""
+    _check_out(out)
+    path = out / "plan.json"
+    doc = {
+        "tiles": plan.tiles,
+        "items": {str(k): v for k, v in plan.items.items()},
+        "periods": plan.periods,
+        "pixel_observations": plan.pixel_observations,
+        "grid": {"crs": str(plan.geobox.crs), "shape": list(plan.geobox.shape)},
+    }
+    tmp = path.with_name(".plan.json.tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    tmp.replace(path)
+    return path
+
+
+@dataclass
+class MapResult:
+    """What :func:`run_map` produced.
+
+    Attributes:
+        out: the output folder.
+        collection: the STAC collection of every product (``out/collection.json``).
+        items: product STAC items by name (``"annual"``, ``"wet"``, ``"dry"``, ``"change"``).
+        seasons: the season windows used (given or detected), or ``None``.
+        pixel_observations: pixel-observations classified (this run; resumed tiles excluded).
+        seconds: wall time.
+        failed_tiles: tiles that kept failing (no data in the maps; a rerun retries them).
+    """
+
+    out: Path
+    collection: Path
+    items: dict[str, Any]
+    seasons: Any
+    pixel_observations: int
+    seconds: float
+    failed_tiles: int
+
+
+def _season_windows(cfg: MapConfig, items: list[Any], region: Any) -> Any:
+    """Given windows, or windows detected from a coarse cube of the year (cheap to read)."""
+    from hlsmap.seasons import detect_seasons, given_seasons
+
+    if cfg.seasons:
+        return given_seasons(list(cfg.seasons))
+    if not cfg.detect_seasons:
+        return None
+    from hlsmap.cube import load_cube
+
+    # Regional greenness needs no detail: 8x coarser pixels read the COG overviews.
+    coarse = load_cube(items, region=region, resolution=cfg.resolution * 8)
+    return detect_seasons(coarse, index="both")
+
+
+def _run_config(cfg: MapConfig) -> Any:
+    from hlsmap.inference.runner import RunConfig
+    from hlsmap.inference.tasks import TileOptions
+
+    return RunConfig(
+        tile_size=cfg.tile_size,
+        halo=cfg.halo,
+        options=TileOptions(rule=cfg.rule, min_valid=cfg.min_valid),
+        scheme="v1",  # products are remapped to v2 when written
+        n_workers=cfg.n_workers,
+        scheduler=cfg.scheduler,
+    )
+
+
+def _products(
+    out: Path, work: Path, periods: list[Any], geobox: Any, cfg: MapConfig, props: dict[str, Any]
+) -> dict[str, Any]:
+    """Turn the runner's region mosaics into products: COG + PNG + statistics + STAC item."""
+    import xarray as xr
+
+    from hlsmap.outputs import cog
+    from hlsmap.outputs.maps import write_period_products
+
+    items = {}
+    for period in periods:
+        layers = {}
+        for layer in ("class", "confidence", "n_valid", "cloud_share"):
+            arr, _, _ = cog.read_cog(work / period.name / f"{layer}.tif")
+            layers[layer] = (("y", "x"), arr)
+        items[period.name] = write_period_products(
+            out, period, xr.Dataset(layers), geobox, scheme=cfg.scheme, properties=props
+        )
+    return items
+
+
+def run_map(cfg: MapConfig, *, client: Any = None, progress: bool = True) -> MapResult:
+    """Map a region for a year: annual and season maps, change when asked, every product.
+
+    Outputs under ``cfg.out``: ``hlsmap-<period>/`` (``class.tif`` with colour table,
+    ``confidence.tif``, ``n_valid.tif``, ``cloud_share.tif``, ``quicklook.png``, area statistics,
+    a STAC item), ``hlsmap-change-*/`` with ``change=True``, ``collection.json`` over all of them,
+    ``run-config.json``, ``plan.json``, ``seasons.json`` and the runner's ``work/`` folder (tiles
+    already done there are skipped on a rerun).
+    """
+    import time
+
+    from hlsmap.inference.runner import run_region
+    from hlsmap.outputs import stac
+    from hlsmap.outputs.atomic import write_text
+    from hlsmap.periods import Period
+
+    start = time.perf_counter()
+    out = Path(cfg.out)
+    _check_out(out)
+    cfg.write(out / "run-config.json")
+    plan = plan_map(cfg)
+    write_plan(plan, out)
+    region = cfg.region
+    year_items = plan.found[cfg.year]
+    seasons = _season_windows(cfg, year_items, region)
+    if seasons is not None:
+        write_text(out / "seasons.json", json.dumps(seasons.to_dict(), indent=2) + "\n")
+    run_config = _run_config(cfg)
+    props: dict[str, Any] = {"hlsmap:rule": cfg.rule, "hlsmap:min_valid": cfg.min_valid}
+    products: dict[str, Any] = {}
+    pixel_obs, failed = 0, 0
+    annual: dict[int, Path] = {}
+    for year in _years(cfg):
+        periods = [Period.year(year, name=f"annual-{year}")]
+        if year == cfg.year and seasons is not None:
+            periods += [
+                Period.season(f"{name}-{year}", window, year)
+                for name, window in seasons.windows.items()
+            ]
+        work = out / "work" / str(year)
+        result = run_region(
+            plan.found[year], plan.geobox, cfg.model, work, periods,
+            config=run_config, client=client, progress=progress,
+        )  # fmt: skip
+        pixel_obs += result.pixel_observations
+        failed += len(result.failed)
+        made = _products(out, work, periods, plan.geobox, cfg, {**props, "hlsmap:year": year})
+        annual[year] = out / f"hlsmap-annual-{year}" / "class.tif"
+        products.update(made)
+    if cfg.change:
+        from hlsmap.outputs.changes import ChangeConfig, run_change
+
+        change_dir = out / "change"
+        products["change"] = run_change(
+            ChangeConfig(annual[cfg.year - 1], annual[cfg.year], change_dir, mmu=4)
+        )
+    collection = stac.write_catalog(
+        out,
+        [i for k, i in products.items() if k != "change"],
+        collection_id="hlsmap-maps",
+        title=f"hlsmap land-cover maps {cfg.year}",
+    )
+    return MapResult(
+        out=out,
+        collection=collection,
+        items=products,
+        seasons=seasons,
+        pixel_observations=pixel_obs,
+        seconds=time.perf_counter() - start,
+        failed_tiles=failed,
+    )

@@ -1,0 +1,179 @@
+"""The configuration of a mapping run (`hlsmap map`): one frozen dataclass, a file, the CLI.
+
+Every option of ``hlsmap map`` can live in a TOML or YAML file (``--config run.toml``); options
+given on the command line override the file. The resolved configuration is written next to the
+outputs (``run-config.json``) so every map says how it was made.
+
+Example ``run.toml``::
+
+    tile = "T15TVH"
+    year = 2024
+    model = "models/hlsmap-small"
+    out = "maps/T15TVH-2024"
+    source = "pc"
+    sensors = ["L30", "S30"]
+    seasons = ["wet=11-04", "dry=05-10"]
+    change = true
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hlsmap.errors import ConfigError
+from hlsmap.region import Region
+
+
+@dataclass(frozen=True)
+class MapConfig:
+    """Options of one mapping run.
+
+    Command: ``hlsmap map --tile T15TVH --year 2024 --model DIR --out DIR``; expected result:
+    ``DIR/annual/class.tif`` (+ season and change products), a STAC catalog, quicklooks and
+    area statistics.
+
+    Attributes:
+        year: the calendar year to map.
+        model: a saved model directory.
+        out: the output folder.
+        bbox / geojson / tile: the region (exactly one).
+        grid: an exact output GeoBox instead (Python API only; the synthetic world's grid).
+        source: ``pc``, ``nasa``, a STAC API URL or a static catalog / ItemCollection.
+        sensors: sensor names.
+        max_cloud: skip granules above this ``eo:cloud_cover`` (percent).
+        seasons: season windows such as ``wet=11-04`` (month ranges, wrapping the year end).
+        detect_seasons: detect wet/dry windows from the data when none are given.
+        change: also map the previous year and write change products against it.
+        rule: consensus rule (``mean_prob``, ``mode``, ``weighted_mode``).
+        min_valid: valid observations a pixel needs; fewer gives no data.
+        scheme: ``v1`` (10 classes) or ``v2`` (Impact Observatory's 9 classes, rangeland).
+        tile_size / halo: the tiling of the output grid (pixels).
+        resolution: output pixel size in metres.
+        scheduler: address of an existing Dask scheduler.
+        n_workers: worker processes of the local cluster.
+    """
+
+    year: int
+    model: str
+    out: str
+    bbox: tuple[float, float, float, float] | None = None
+    geojson: str | None = None
+    tile: str | None = None
+    source: str = "pc"
+    sensors: tuple[str, ...] = ("L30", "S30")
+    max_cloud: float | None = None
+    seasons: tuple[str, ...] = ()
+    detect_seasons: bool = True
+    change: bool = False
+    rule: str = "mean_prob"
+    min_valid: int = 1
+    scheme: str = "v1"
+    tile_size: int = 512
+    halo: int = 32
+    resolution: float = 30.0
+    scheduler: str | None = None
+    n_workers: int | None = None
+    grid: Any = None
+
+    def __post_init__(self) -> None:
+        given = [k for k in ("bbox", "geojson", "tile", "grid") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ConfigError(
+                "give the region exactly once: bbox, geojson or tile"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        if not 1982 <= int(self.year) <= 2100:
+            raise ConfigError(f"year {self.year} is outside 1982..2100 (HLS starts in 2013)")
+        if self.rule not in ("mean_prob", "mode", "weighted_mode"):
+            raise ConfigError(f"rule {self.rule!r} unknown; use mean_prob, mode or weighted_mode")
+        if self.scheme not in ("v1", "v2"):
+            raise ConfigError(f"scheme {self.scheme!r} unknown; use v1 or v2")
+        if self.min_valid < 1:
+            raise ConfigError("min_valid must be at least 1")
+
+    @property
+    def region(self) -> Region:
+        """The region as a :class:`~hlsmap.region.Region`."""
+        if self.grid is not None:
+            return Region.from_geobox(self.grid)
+        if self.bbox:
+            return Region.from_bbox(self.bbox)
+        if self.geojson:
+            return Region.from_geojson(self.geojson)
+        assert self.tile is not None
+        return Region.from_tile(self.tile)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every option."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        if self.grid is not None:
+            g = self.grid
+            d["grid"] = {"crs": str(g.crs), "shape": list(g.shape), "affine": list(g.affine)[:6]}
+        d["bbox"] = list(self.bbox) if self.bbox else None
+        d["sensors"] = list(self.sensors)
+        d["seasons"] = list(self.seasons)
+        return d
+
+    def write(self, path: str | Path) -> Path:
+        """Write the resolved configuration as JSON (atomically)."""
+        p = Path(path)
+        tmp = p.with_name(f".{p.name}.tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        tmp.replace(p)
+        return p
+
+
+_FIELDS = {f.name for f in dataclasses.fields(MapConfig)}
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) run configuration into a dict."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"configuration file {p} does not exist")
+    text = p.read_text()
+    try:
+        if p.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        elif p.suffix == ".json":
+            data = json.loads(text)
+        else:
+            data = tomllib.loads(text)
+    except Exception as exc:  # each parser raises its own error type
+        raise ConfigError(f"cannot parse {p}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p} must hold a table of options, not {type(data).__name__}")
+    unknown = sorted(set(data) - _FIELDS)
+    if unknown:
+        raise ConfigError(
+            f"{p} has unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(_FIELDS))}"
+        )
+    return data
+
+
+def resolve_config(file: str | Path | None = None, **cli: Any) -> MapConfig:
+    """Merge a configuration file with command-line options (``None`` = not given)."""
+    data: dict[str, Any] = read_config_file(file) if file else {}
+    data.update({k: v for k, v in cli.items() if v is not None and v != () and v != []})
+    if "sensors" in data and isinstance(data["sensors"], str):
+        data["sensors"] = [s.strip() for s in data["sensors"].split(",") if s.strip()]
+    for key in ("sensors", "seasons", "bbox"):
+        if key in data and data[key] is not None:
+            data[key] = tuple(data[key])
+    for key in ("model", "out", "geojson"):
+        if key in data and data[key] is not None:
+            data[key] = str(data[key])
+    missing = [k for k in ("year", "model", "out") if k not in data]
+    if missing:
+        raise ConfigError(
+            f"missing {', '.join(missing)}: give them as options (--year, --model, --out) or in "
+            "the --config file"
+        )
+    return MapConfig(**data)
