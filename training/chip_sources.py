@@ -156,10 +156,12 @@ def chips_from_world(
         for group in groups:
             cube = _load_obs(group, world.geobox, bands)
             truth = np.zeros(world.geobox.shape, dtype=np.uint8)
-            for item in group:  # a day's granules (tiles) of one sensor form one observation
-                t = np.asarray(world.truth_at(item.id))
+            # a day's granules (tiles) of one sensor are one or more world observations
+            keys = list(dict.fromkeys(world.observation(item.id)["key"] for item in group))
+            for key in keys:
+                t = np.asarray(world.truth_at(key))
                 truth = np.where(truth == 0, t, truth)
-            yield from observations_from_cube(cube, truth, ids=[group[0].id])
+            yield from observations_from_cube(cube, truth, ids=[keys[0]])
 
     return write_chips(observations(), out, bands=bands, total=len(groups), **kw)
 

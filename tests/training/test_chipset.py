@@ -108,3 +108,27 @@ def test_majority_resampling_10m_to_30m() -> None:
     gb = GeoBox((2, 2), Affine(30, 0, 500000, 0, -30, 4000060), "EPSG:32633")
     out = resample_labels(lab10, t10, "EPSG:32633", gb)
     assert out.tolist() == [[1, 3], [5, 0]]
+
+
+def test_chips_from_an_xarray_cube(tmp_path: Path) -> None:
+    import xarray as xr
+    from hlsmap.training.chip_sources import chips_from_cube
+
+    rng = np.random.default_rng(2)
+    lab = toy_labels(rng, 32)
+    obs = [toy_observation(rng, i, 32, lab) for i in range(3)]
+    names = ("blue", "green", "red", "nir08", "swir16", "swir22")
+    data = {b: (("time", "y", "x"), np.stack([o.bands[..., i] for o in obs]))
+            for i, b in enumerate(names)}  # fmt: skip
+    data["fmask"] = (("time", "y", "x"), np.stack([o.fmask for o in obs]))
+    cube = xr.Dataset(
+        data,
+        coords={"time": [o.time for o in obs], "sensor": ("time", [o.sensor for o in obs])},
+    )
+    st = chips_from_cube(cube, lab, tmp_path / "cube.zarr", chip_size=16, holdout=0.0)
+    assert len(st) == 3 * 4 and st.sensors == ["L30", "S30"]
+    first = st.read(np.arange(1))
+    np.testing.assert_array_equal(first["bands"][0], obs[0].bands[:16, :16])
+    # Fmask clouds of the second observation become the cloud class (a year label has none)
+    cloudy = st.read(np.flatnonzero(st.obs == 1))["labels"]
+    assert (cloudy == 10).any() and not (lab == 10).any()
