@@ -17,7 +17,9 @@ scatter over classes; a real change goes to one); the alert then latches and rec
 A confirmed alert keeps its dates, but its class follows the land: when later observations
 confirm (by the same rule) yet another class that also differs from the baseline - a clearing
 that becomes a building site, then built area - ``alert`` takes that class and ``class_date``
-records when it was confirmed.
+records when it was confirmed. When the land goes back to the baseline class (a flood
+recedes), by the same k-of-n rule, the alert *ends*: ``ended_date`` is set and it no longer
+counts in :meth:`AlertState.kinds` (a confirmation after that reopens it).
 
 Dates are stored as days since 1970-01-01 (int32; 0 = none).
 """
@@ -31,11 +33,11 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from hlsmap.change import NAMED_CHANGES
-from hlsmap.classes import NODATA
+from hlsmap.classes import CODES, NODATA
 from hlsmap.consensus import SCALE, _as_numpy, as_uint8_probs, surface_fixed_point
 from hlsmap.errors import ConfigError, InvalidDateRangeError
 
+WET_CODES = (CODES["water"], CODES["flooded_vegetation"])
 ALERT_KINDS: tuple[str, ...] = (
     "tree_loss",
     "new_built",
@@ -94,6 +96,7 @@ class AlertState:
         self.first_date = np.zeros(shape, np.int32)
         self.confirmed_date = np.zeros(shape, np.int32)
         self.class_date = np.zeros(shape, np.int32)
+        self.ended_date = np.zeros(shape, np.int32)
         self.confidence = np.zeros(shape, np.uint8)
         self.last_day: int | None = None
         self.n_updates = 0
@@ -145,6 +148,7 @@ class AlertState:
         return self._confirm(v, day)
 
     def _confirm(self, v: np.ndarray, day: int) -> int:
+        thr = int(np.ceil(self.min_prob * 100 - 1e-9))
         dis = self._disagree()
         newest = ((self.pos.astype(np.intp) - 1) % self.n)[None]
         newest_label = np.take_along_axis(self.labels, newest, axis=0)
@@ -155,7 +159,17 @@ class AlertState:
         same = dis & (self.labels == newest_label)
         confirmed = newest_dis & (same.sum(axis=0) >= self.k)
         new = confirmed & (self.alert == 0)
-        changed = confirmed & (self.alert != 0) & (self.alert != newest_label[0])
+        changed = (
+            confirmed
+            & (self.alert != 0)
+            & ((self.alert != newest_label[0]) | (self.ended_date != 0))
+        )
+        # the land went back to the baseline class (a flood receded, a false alarm): by the
+        # same k-of-n rule, the alert ends (kept, with its dates, for the record)
+        back = (self.labels == self.baseline) & (self.probs >= thr)
+        newest_back = v & np.take_along_axis(back, newest, axis=0)[0]
+        ended = newest_back & (back.sum(axis=0) >= self.k) & (self.alert != 0)
+        self.ended_date[ended & (self.ended_date == 0)] = day
         if not (new.any() or changed.any()):
             return 0
         yy, xx = np.nonzero(new | changed)
@@ -164,28 +178,46 @@ class AlertState:
         self.confidence[yy, xx] = np.rint((probs * d).sum(0) / d.sum(0)).astype(np.uint8)
         self.alert[yy, xx] = newest_label[0, yy, xx]
         self.class_date[yy, xx] = day
+        self.ended_date[yy, xx] = 0
         yy, xx = np.nonzero(new)
         d = same[:, yy, xx]
         self.first_date[yy, xx] = np.where(d, self.days[:, yy, xx], np.iinfo(np.int32).max).min(0)
         self.confirmed_date[yy, xx] = day
         return int(yy.size)
 
+    def active(self) -> np.ndarray:
+        """Confirmed alerts that have not ended."""
+        return (self.alert > 0) & (self.ended_date == 0)
+
     def status(self) -> np.ndarray:
         """uint8 per pixel: 0 nothing, 1 candidate (some disagreement, not confirmed yet),
-        2 confirmed."""
+        2 confirmed, 3 ended (confirmed, then back to the baseline class)."""
         dis_any = self._disagree().any(axis=0)
-        return np.where(self.alert > 0, 2, np.where(dis_any, 1, 0)).astype(np.uint8)
+        out = np.where(self.alert > 0, 2, np.where(dis_any, 1, 0))
+        return np.where(self.ended_date > 0, 3, out).astype(np.uint8)
 
     def kinds(self) -> dict[str, np.ndarray]:
-        """Confirmed alerts split into named kinds (tree loss, new built area, ...)."""
-        has = self.alert > 0
-        return {name: NAMED_CHANGES[name](self.baseline, self.alert) & has for name in ALERT_KINDS}
+        """Active alerts split into named kinds (tree loss, new built area, ...).
+
+        From a few observations a flood looks like loss of whatever it covers, so alerts to
+        water or flooded vegetation count as ``water_gain`` only, never as tree or crop loss.
+        """
+        act = self.active()
+        b, a = self.baseline, self.alert
+        wet = np.isin(a, WET_CODES)
+        return {
+            "tree_loss": act & (b == CODES["trees"]) & (a != b) & ~wet,
+            "new_built": act & (a == CODES["built"]) & (b != a),
+            "cropland_gain": act & (a == CODES["crops"]) & (b != a),
+            "cropland_loss": act & (b == CODES["crops"]) & (a != b) & ~wet,
+            "water_gain": act & wet & ~np.isin(b, WET_CODES),
+            "water_loss": act & (b == CODES["water"]) & ~wet,
+        }
 
     def result(self) -> xr.Dataset:
         """The alert layers: ``alert`` (new class, 0 none), ``status``, ``first_date``,
-        ``confirmed_date``, ``class_date`` (days since 1970-01-01, 0 none), ``confidence``
-        (percent),
-        ``baseline``."""
+        ``confirmed_date``, ``class_date``, ``ended_date`` (days since 1970-01-01, 0 none),
+        ``confidence`` (percent), ``baseline``."""
         from hlsmap.consensus import layers_to_dataset
 
         layers = {
@@ -194,6 +226,7 @@ class AlertState:
             "first_date": self.first_date.copy(),
             "confirmed_date": self.confirmed_date.copy(),
             "class_date": self.class_date.copy(),
+            "ended_date": self.ended_date.copy(),
             "confidence": self.confidence.copy(),
             "baseline": self.baseline.copy(),
         }
@@ -212,6 +245,7 @@ class AlertState:
         "first_date",
         "confirmed_date",
         "class_date",
+        "ended_date",
         "confidence",
     )
 

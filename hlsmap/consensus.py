@@ -212,22 +212,61 @@ class ConsensusAccumulator:
             observed: bool ``(H, W)``: inside the swath and not fill.
             time: the observation's date/time (anything numpy's datetime64 reads).
         """
-        t = np.datetime64(time, "ns") if not isinstance(time, np.datetime64) else time
-        names = [p.name for p in self.periods if p.contains(t)]
         p = as_uint8_probs(probs)
         if p.shape != (*self.shape, NUM_CLASSES):
             raise ConfigError(
                 f"probabilities have shape {p.shape}; this accumulator takes "
                 f"{(*self.shape, NUM_CLASSES)} (H, W, classes)"
             )
+        names, val, obs = self._prepare(valid, observed, time)
+        if names:
+            contrib, val = self._contribution(p, val)
+            self._add(names, contrib, val, obs)
+
+    def update_labels(
+        self, classes: Any, confidence: Any, valid: Any, observed: Any, time: Any
+    ) -> None:
+        """Add one observation given as argmax class + confidence (the compact output).
+
+        Only the ``mode`` and ``weighted_mode`` rules can use it. The weight is the model's
+        top-1 probability as given (``confidence / 255``, not renormalised without the cloud
+        class, which this form cannot know); class 10 (cloud) or 0 never counts as valid.
+
+        Args:
+            classes: uint8 ``(H, W)`` class codes 1..10 (0 where not observed).
+            confidence: uint8 ``(H, W)`` top-1 probability * 255.
+            valid, observed, time: as for :meth:`update`.
+        """
+        if self.rule == "mean_prob":
+            raise ConfigError(
+                "the mean_prob rule needs class probabilities; use update() or rule='mode'"
+            )
+        cls = _as_numpy(classes).astype(np.intp)
+        conf = _as_numpy(confidence).astype(np.uint32)
+        if cls.shape != self.shape or conf.shape != self.shape:
+            raise ConfigError(f"classes/confidence must have shape {self.shape}")
+        names, val, obs = self._prepare(valid, observed, time)
+        if not names:
+            return
+        val = val & (cls >= 1) & (cls <= N_SURFACE) & (conf > 0)
+        idx = np.flatnonzero(val)
+        weight: Any = 1 if self.rule == "mode" else conf.ravel()[idx] * (SCALE // 255)
+        self._add(names, (idx, cls.ravel()[idx] - 1, weight), val, obs)
+
+    def _prepare(
+        self, valid: Any, observed: Any, time: Any
+    ) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Periods the time falls in, and the checked masks (valid implies observed)."""
+        t = np.datetime64(time, "ns") if not isinstance(time, np.datetime64) else time
+        names = [p.name for p in self.periods if p.contains(t)]
         obs = _as_numpy(observed).astype(bool)
         val = _as_numpy(valid).astype(bool) & obs
         if obs.shape != self.shape or val.shape != self.shape:
             raise ConfigError(f"valid/observed masks must have shape {self.shape}")
         self.n_updates += 1
-        if not names:
-            return
-        contrib, val = self._contribution(p, val)
+        return names, val, obs
+
+    def _add(self, names: list[str], contrib: Any, val: np.ndarray, obs: np.ndarray) -> None:
         for name in names:
             if self._count[name] >= MAX_OBS:
                 raise ConfigError(f"period {name!r} already holds {MAX_OBS} observations; split it")

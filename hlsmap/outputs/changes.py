@@ -6,8 +6,9 @@
 (the new class where the map changed) and the STAC item and collection.
 
 ``run_alerts`` writes ``OUT/hlsmap-alerts/``: ``alert.tif`` (the new class where confirmed, with
-the colour table), ``status.tif`` (0 none, 1 candidate, 2 confirmed), ``first_date.tif``,
-``confirmed_date.tif`` and ``class_date.tif`` (int32 days since 1970-01-01, 0 none),
+the colour table), ``status.tif`` (0 none, 1 candidate, 2 confirmed, 3 ended),
+``first_date.tif``, ``confirmed_date.tif``, ``class_date.tif`` and ``ended_date.tif`` (int32
+days since 1970-01-01, 0 none),
 ``confidence.tif``, ``alerts.json`` (counts and hectares per kind), ``quicklook.png``; and,
 when ``state`` is given, saves the streaming state there so the next run continues with newer
 observations only.
@@ -35,7 +36,7 @@ KIND_TEXT = {
     "new_built": "built area now, another class in the baseline",
     "cropland_gain": "crops now, another class in the baseline",
     "cropland_loss": "crops in the baseline, another class now",
-    "water_gain": "water now, another class in the baseline",
+    "water_gain": "water or flooded vegetation now (a flood counts here only)",
     "water_loss": "water in the baseline, another class now",
 }
 assert set(KIND_TEXT) == set(ALERT_KINDS) <= set(NAMED_CHANGES)
@@ -202,6 +203,8 @@ def run_alerts(cfg: AlertsConfig) -> Any:
         ("status", None),
         ("first_date", 0),
         ("confirmed_date", 0),
+        ("class_date", 0),
+        ("ended_date", 0),
         ("confidence", None),
     ):
         cogs[name] = cog.write_cog(
@@ -223,6 +226,7 @@ def run_alerts(cfg: AlertsConfig) -> Any:
         "observations_total": state.n_updates,
         "last_date": str(np.datetime64(state.last_day, "D")),
         "confirmed_pixels": int((res["alert"].values > 0).sum()),
+        "active_pixels": int(state.active().sum()),
         "candidate_pixels": int((res["status"].values == 1).sum()),
         "kinds": {
             k: {

@@ -108,3 +108,20 @@ def test_alert_class_follows_a_construction_site() -> None:
     assert np.datetime64("2025-01-30") <= first < np.datetime64("2025-02-15")
     assert np.datetime64("2025-04-15") <= built <= np.datetime64("2025-04-15") + 3 * 4
     assert state.kinds()["new_built"].sum() == 9
+
+
+def test_a_receding_flood_ends_its_alert_and_is_never_tree_loss() -> None:
+    rng = np.random.default_rng(6)
+    baseline = np.full((5, 5), 2, np.uint8)  # forest
+    state = AlertState(baseline)  # defaults: 3 of 4 at 0.7
+    for d in DATES:
+        labels = baseline.copy()
+        if np.datetime64("2025-03-01") <= d < np.datetime64("2025-04-01"):
+            labels[:] = 1  # flooded for a month
+        state.update(_probs(labels, 0.9, rng), np.ones((5, 5), bool), d)
+    res = state.result()
+    assert (res["alert"].values == 1).all()  # the flood was confirmed...
+    assert (res["status"].values == 3).all()  # ...and ended
+    assert (res["ended_date"].values >= day_number("2025-04-01")).all()
+    assert not state.active().any()
+    assert not any(mask.any() for mask in state.kinds().values())

@@ -191,3 +191,25 @@ def test_bad_inputs_raise_clear_errors() -> None:
         acc.update(np.zeros((3, 2, 10), np.uint8), np.ones((2, 2)), np.ones((2, 2)), "2024-01-01")
     with pytest.raises(ConfigError, match="uint8"):
         acc.update(np.zeros((2, 2, 10), np.int32), np.ones((2, 2)), np.ones((2, 2)), "2024-01-01")
+
+
+@FAST
+@given(stacks(), st.sampled_from(["mode", "weighted_mode"]))
+def test_class_plus_confidence_input_matches_probabilities_for_mode(stack, rule) -> None:
+    probs, valid, observed, times = stack
+    shape = probs.shape[1:3]
+    from_probs = ConsensusAccumulator(shape, PERIODS, rule="mode")
+    from_labels = ConsensusAccumulator(shape, PERIODS, rule=rule)
+    for i, t in enumerate(times):
+        p = probs[i]
+        cls = (np.argmax(p[..., :9], axis=-1) + 1).astype(np.uint8)
+        cls[p[..., :9].sum(-1) == 0] = 0
+        conf = np.take_along_axis(p, (cls.astype(np.intp) - 1)[..., None] % 10, -1)[..., 0]
+        from_probs.update(p, valid[i], observed[i], t)
+        from_labels.update_labels(cls, conf, valid[i], observed[i], t)
+    a, b = from_probs.result("2024"), from_labels.result("2024")
+    np.testing.assert_array_equal(a["n_valid"].values, b["n_valid"].values)
+    if rule == "mode":
+        _same(from_probs.results(), from_labels.results())
+    with pytest.raises(ConfigError, match="mean_prob"):
+        ConsensusAccumulator(shape, PERIODS).update_labels(cls, conf, valid[0], observed[0], t)
