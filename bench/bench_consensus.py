@@ -126,6 +126,16 @@ def store_observations(paths: list[Path]) -> Iterator[Observation]:
     yield from observations(stores, sort=True, progress=True)
 
 
+def tee_to_store(obs: Iterator[Observation], path: Path, geobox: Any) -> Iterator[Observation]:
+    """Pass observations through while writing them to a predictions store."""
+    from hlsmap.predictions import PredictionWriter
+
+    with PredictionWriter(path, geobox) as w:
+        for o in obs:
+            w.append(o.probs, o.valid, o.observed, o.time, sensor=o.sensor)
+            yield o
+
+
 def valid_obs_count(days: list[tuple[int, np.ndarray]], start: int, end: np.ndarray) -> np.ndarray:
     """Per pixel: valid observations on days ``start..end`` (inclusive)."""
     n = np.zeros(end.shape, np.int32)
@@ -230,12 +240,17 @@ def detected_seasons(world: Any, predictions: list[Path] | None) -> None:
     from hlsmap.seasons import detect_seasons
 
     t0 = time.perf_counter()
+    found = None
     if predictions:
+        from hlsmap.errors import ConfigError
         from hlsmap.outputs.maps import ConsensusConfig, _seasons, open_stores
 
         stores, _ = open_stores(predictions)
-        found = _seasons(ConsensusConfig(predictions, Path("."), seasons=["auto"]), stores)
-    else:
+        try:
+            found = _seasons(ConsensusConfig(predictions, Path("."), seasons=["auto"]), stores)
+        except ConfigError as exc:
+            print(f"(stores: {exc}; detecting from the cube instead)")
+    if found is None:
         from hlsmap.cube import load_cube
 
         cube = load_cube(
@@ -263,6 +278,12 @@ def main() -> None:
     ap.add_argument("--predictions", type=Path, nargs="*", default=None)
     ap.add_argument("--error", type=float, default=0.25)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--write-predictions",
+        type=Path,
+        default=None,
+        help="also write the simulated observations as a predictions store",
+    )
     ap.add_argument("--k", type=int, default=3)
     ap.add_argument("--n", type=int, default=4)
     ap.add_argument("--min-prob", type=float, default=0.7)
@@ -296,6 +317,8 @@ def main() -> None:
                 "these figures measure the consensus rules, not a model"
             )
             obs = simulated_observations(world, args.error, args.seed)
+            if args.write_predictions is not None:
+                obs = tee_to_store(obs, args.write_predictions, world.geobox)
         detected_seasons(world, args.predictions)
         print(f"alerts rule: k={args.k} of n={args.n} at min_prob={args.min_prob}")
         evaluate(world, obs, world.seasons, (args.k, args.n, args.min_prob))

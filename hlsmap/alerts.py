@@ -34,8 +34,8 @@ import numpy as np
 import xarray as xr
 
 from hlsmap.classes import CODES, NODATA
-from hlsmap.consensus import SCALE, _as_numpy, as_uint8_probs, surface_fixed_point
 from hlsmap.errors import ConfigError, InvalidDateRangeError
+from hlsmap.predictions import SCALE, as_numpy, as_uint8_probs, surface_fixed_point
 
 WET_CODES = (CODES["water"], CODES["flooded_vegetation"])
 ALERT_KINDS: tuple[str, ...] = (
@@ -81,7 +81,7 @@ class AlertState:
             raise ConfigError(f"need 1 <= k <= n <= 255, got k={k}, n={n}")
         if not 0.0 <= min_prob <= 1.0:
             raise ConfigError(f"min_prob must be in 0..1, not {min_prob}")
-        self.baseline = np.asarray(_as_numpy(baseline), np.uint8)
+        self.baseline = np.asarray(as_numpy(baseline), np.uint8)
         if self.baseline.ndim != 2:
             raise ConfigError(f"the baseline must be a 2-D class map, not {self.baseline.shape}")
         self.k, self.n, self.min_prob = int(k), int(n), float(min_prob)
@@ -138,7 +138,7 @@ class AlertState:
         label = (np.argmax(q, axis=-1) + 1).astype(np.uint8)
         top = np.take_along_axis(q, (label - 1)[..., None].astype(np.intp), axis=-1)[..., 0]
         pct = ((top.astype(np.uint64) * 100 + SCALE // 2) // SCALE).astype(np.uint8)
-        v = np.asarray(_as_numpy(valid), bool) & ok & (self.baseline != NODATA)
+        v = np.asarray(as_numpy(valid), bool) & ok & (self.baseline != NODATA)
         yy, xx = np.nonzero(v)
         slot = self.pos[yy, xx]
         self.labels[slot, yy, xx] = label[yy, xx]

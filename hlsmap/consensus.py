@@ -24,15 +24,20 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
-from hlsmap.classes import CLOUD, NODATA, NUM_CLASSES
+from hlsmap.classes import NODATA, NUM_CLASSES
 from hlsmap.errors import ConfigError
 from hlsmap.periods import Period, check_unique
+from hlsmap.predictions import (
+    N_SURFACE,
+    SCALE,
+    as_numpy,
+    as_uint8_probs,
+    surface_fixed_point,
+    top_label,
+)
 
 Rule = Literal["mean_prob", "mode", "weighted_mode"]
 RULES: tuple[str, ...] = ("mean_prob", "mode", "weighted_mode")
-N_SURFACE = NUM_CLASSES - 1
-SCALE = 65535
-"""Fixed-point scale of one renormalised probability (sums of 65535 of them fit in uint32)."""
 MAX_OBS = 65535
 """Most valid observations one period can take (the uint16 ``n_valid`` layer)."""
 NO_OBS = 255
@@ -45,89 +50,6 @@ _DTYPES = {
     "cloud_share": np.uint8,
     "fallback": np.uint8,
 }
-assert CLOUD == NUM_CLASSES  # the cloud class is the last logit, so [:9] are the surface classes
-
-
-def _as_numpy(a: Any) -> np.ndarray:
-    """numpy view of a numpy / dask / xarray array (dask is computed)."""
-    if isinstance(a, xr.DataArray):
-        a = a.data
-    if hasattr(a, "compute") and not isinstance(a, np.ndarray):
-        a = a.compute()
-    return np.asarray(a)
-
-
-def as_uint8_probs(probs: Any) -> np.ndarray:
-    """Probabilities as uint8 ``*255``; float input in 0..1 is scaled and rounded."""
-    p = _as_numpy(probs)
-    if p.dtype == np.uint8:
-        return p
-    if np.issubdtype(p.dtype, np.floating):
-        return np.clip(np.rint(p * 255.0), 0, 255).astype(np.uint8)
-    raise ConfigError(
-        f"probabilities must be uint8 (probability * 255) or float 0..1, not {p.dtype}"
-    )
-
-
-def _sum_last(a: np.ndarray, dtype: Any) -> np.ndarray:
-    """Sum over a short last axis by adding slices: numpy reduces a 9-long inner axis ~7x
-    slower. The inputs are integers (exact in float32 up to 2**24), so any order is exact."""
-    s = a[..., 0].astype(dtype)
-    for i in range(1, a.shape[-1]):
-        s += a[..., i]
-    return s
-
-
-def _argmax_last(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(argmax, max)`` over a short last axis, first index on ties (like ``np.argmax``)."""
-    best = a[..., 0].copy()
-    label = np.zeros(best.shape, np.intp)
-    for i in range(1, a.shape[-1]):
-        better = a[..., i] > best
-        label[better] = i
-        np.maximum(best, a[..., i], out=best)
-    return label, best
-
-
-def surface_fixed_point(
-    probs: np.ndarray, mask: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Renormalise the 9 surface-class probabilities of each pixel to fixed point.
-
-    Args:
-        probs: uint8 ``(..., 10)``.
-        mask: optional bool ``(...)``; ``q`` is 0 where it is false.
-
-    Returns:
-        ``(q, ok)``: ``q`` uint32 ``(..., 9)`` = ``floor(p_i * 65535 / sum(p))`` (so
-        ``sum(q) <= 65535``), and ``ok`` bool ``(...)``, false where every surface probability
-        is 0 (nothing to renormalise).
-    """
-    # convert and scale all 10 channels (contiguous: several times faster than a strided
-    # 9-channel view), then drop the cloud channel from the result
-    p = probs.astype(np.float32)
-    s = _sum_last(p[..., :N_SURFACE], np.float32)
-    ok = s > 0
-    factor = np.divide(np.float32(SCALE), s, out=np.zeros_like(s), where=ok)
-    if mask is not None:
-        factor *= mask
-    p *= factor[..., None]
-    q = p.astype(np.uint32)  # the cast truncates: floor for these non-negative values
-    return q[..., :N_SURFACE], ok
-
-
-def top_label(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per pixel: surface label index (0..8), its fixed-point probability, and ``ok``.
-
-    Bit-identical to ``argmax`` / ``max`` of :func:`surface_fixed_point`'s ``q`` (scaling by
-    ``65535 / sum >= 28`` keeps every order and tie of the uint8 values), at a ninth of the cost.
-    """
-    p9 = probs[..., :N_SURFACE]
-    label, top = _argmax_last(p9)
-    s = _sum_last(p9, np.uint16).astype(np.float32)
-    ok = s > 0
-    factor = np.divide(np.float32(SCALE), s, out=np.zeros_like(s), where=ok)
-    return label, (top.astype(np.float32) * factor).astype(np.uint32), ok
 
 
 class ConsensusAccumulator:
@@ -241,8 +163,8 @@ class ConsensusAccumulator:
             raise ConfigError(
                 "the mean_prob rule needs class probabilities; use update() or rule='mode'"
             )
-        cls = _as_numpy(classes).astype(np.intp)
-        conf = _as_numpy(confidence).astype(np.uint32)
+        cls = as_numpy(classes).astype(np.intp)
+        conf = as_numpy(confidence).astype(np.uint32)
         if cls.shape != self.shape or conf.shape != self.shape:
             raise ConfigError(f"classes/confidence must have shape {self.shape}")
         names, val, obs = self._prepare(valid, observed, time)
@@ -259,8 +181,8 @@ class ConsensusAccumulator:
         """Periods the time falls in, and the checked masks (valid implies observed)."""
         t = np.datetime64(time, "ns") if not isinstance(time, np.datetime64) else time
         names = [p.name for p in self.periods if p.contains(t)]
-        obs = _as_numpy(observed).astype(bool)
-        val = _as_numpy(valid).astype(bool) & obs
+        obs = as_numpy(observed).astype(bool)
+        val = as_numpy(valid).astype(bool) & obs
         if obs.shape != self.shape or val.shape != self.shape:
             raise ConfigError(f"valid/observed masks must have shape {self.shape}")
         self.n_updates += 1
