@@ -27,7 +27,7 @@ class WorldConfig:
         tiles_per_side: the region is covered by ``tiles_per_side**2`` MGRS-like tiles.
         tile_overlap: pixels shared by neighbouring tiles (real HLS tiles overlap by ~9 %);
             an observation is written to every tile it touches, so it appears twice there.
-            ``None``: ``size // 8`` (64 px at 512).
+            ``None``: ~10 % of a tile's width (26 px at 512 px, 2 tiles per side).
         side_orbits: add the adjacent Landsat path (7 days apart), whose swath edge crosses the
             region, so part of the region is observed twice as often (partial-swath granules).
         drop_rate: share of scheduled acquisitions that never reach the archive.
@@ -108,8 +108,13 @@ class WorldConfig:
 
     @property
     def overlap(self) -> int:
-        """The tile overlap in pixels (``tile_overlap`` or its default, ``size // 8``)."""
-        return self.size // 8 if self.tile_overlap is None else self.tile_overlap
+        """The tile overlap in pixels (``tile_overlap`` or its default)."""
+        if self.tile_overlap is not None:
+            return self.tile_overlap
+        # Real MGRS tiles overlap by ~9 % of their width (9.8 km of 109.8 km).
+        return (
+            max(2, round(0.1 * self.size / self.tiles_per_side)) if self.tiles_per_side > 1 else 0
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The config as a JSON-ready dict (the manifest's ``config``)."""

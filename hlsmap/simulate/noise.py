@@ -76,8 +76,12 @@ def smooth_noise(
     if factor == 1:
         return coarse[:h, :w]
     if order == 1:
-        # Bilinear zoom as two small matrix products: ~10x faster than ndimage.zoom.
-        out = _interp_matrix(h, ch, factor) @ coarse @ _interp_matrix(w, cw, factor).T
+        # Separable linear interpolation by gathers: several times faster than ndimage.zoom,
+        # and single-threaded (no BLAS threads fighting over a busy machine).
+        r_lo, r_fr = _interp_index(h, ch, factor)
+        c_lo, c_fr = _interp_index(w, cw, factor)
+        rows = coarse[r_lo] * (1.0 - r_fr)[:, None] + coarse[r_lo + 1] * r_fr[:, None]
+        out = rows[:, c_lo] * (1.0 - c_fr)[None, :] + rows[:, c_lo + 1] * c_fr[None, :]
     else:
         fine = ndimage.zoom(coarse, factor, order=order, prefilter=True)
         out = fine[factor : factor + h, factor : factor + w]
@@ -86,16 +90,11 @@ def smooth_noise(
 
 
 @lru_cache(maxsize=32)
-def _interp_matrix(n_out: int, n_in: int, factor: int) -> np.ndarray:
-    """(n_out, n_in) linear interpolation weights; output i samples input (i + factor)/factor."""
+def _interp_index(n_out: int, n_in: int, factor: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lower neighbour and weight of each output sample (output i samples (i + factor)/factor)."""
     pos = (np.arange(n_out, dtype=np.float64) + factor) / factor
-    lo = np.clip(np.floor(pos).astype(int), 0, n_in - 2)
-    frac = pos - lo
-    m = np.zeros((n_out, n_in), dtype=np.float32)
-    rows = np.arange(n_out)
-    m[rows, lo] = 1.0 - frac
-    m[rows, lo + 1] = frac
-    return m
+    lo = np.clip(np.floor(pos).astype(np.intp), 0, n_in - 2)
+    return lo, (pos - lo).astype(np.float32)
 
 
 def quantile_mask(field: np.ndarray, share: float, where: np.ndarray | None = None) -> np.ndarray:

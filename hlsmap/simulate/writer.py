@@ -76,6 +76,8 @@ def _profile(
         "nodata": nodata,
         "blocksize": 256,
         "compress": compress.upper(),
+        # Level 1: noise-limited data compresses no better at higher levels, only slower.
+        "level": 1 if compress.upper() == "DEFLATE" else None,
         # Like HLS: nearest-neighbour overviews; small granules (<= 512 px) need none.
         "overview_resampling": "NEAREST",
         "overviews": "AUTO" if max(h, w) > 512 else "NONE",
@@ -111,6 +113,7 @@ def write_cog(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     profile = _profile(array.shape, transform, crs, str(array.dtype), nodata, compress)
+    profile = {k: v for k, v in profile.items() if v is not None}
     try:
         with rasterio.open(tmp, "w", **profile) as dst:
             dst.write(array, 1)
