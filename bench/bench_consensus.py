@@ -309,7 +309,10 @@ def main() -> None:
             world = simulate_world(cfg, out)
             print(f"simulated {world!r} in {time.perf_counter() - t0:.0f} s")
         if args.predictions:
-            print(f"MODEL predictions from {len(args.predictions)} store(s)")
+            print(
+                f"predictions from {len(args.predictions)} store(s) "
+                "(a model's, when written by the inference engine)"
+            )
             obs = store_observations(args.predictions)
         else:
             print(

@@ -187,7 +187,7 @@ def run_alerts(cfg: AlertsConfig) -> Any:
         if resume_after is not None and day_number(obs.time) <= resume_after:
             continue  # seen by an earlier run
         state.update(obs.probs, obs.valid, obs.time)
-        used += 1
+        used += state.since is None or day_number(obs.time) >= state.since
     if state.last_day is None:
         raise ConfigError("no observations to check; give predictions stores with observations")
     if cfg.state is not None:

@@ -205,3 +205,42 @@ def test_user_mistakes_exit_2(stores, tmp_path, capsys) -> None:
             main(argv)
         assert exc.value.code == 2, argv
         assert "error:" in capsys.readouterr().err
+
+
+def test_months_quarters_periods_and_v2_scheme(stores, tmp_path) -> None:
+    out = tmp_path / "m"
+    main(
+        [
+            "consensus",
+            str(stores["2024"]),
+            "--out",
+            str(out),
+            "--no-annual",
+            "--quarters",
+            "--period",
+            "spring=2024-03-01/2024-05-31",
+            "--scheme",
+            "v2",
+            "--rule",
+            "mode",
+            "--blocksize",
+            "128",
+        ]
+    )
+    names = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert names == [
+        "hlsmap-2024-Q1",
+        "hlsmap-2024-Q2",
+        "hlsmap-2024-Q3",
+        "hlsmap-2024-Q4",
+        "hlsmap-spring",
+    ]
+    with rasterio.open(out / "hlsmap-2024-Q3" / "class.tif") as src:
+        codes = set(np.unique(src.read(1)).tolist())
+        assert src.colormap(1)[11][:3] == (0xE3, 0xE2, 0xC3)  # rangeland in the v2 table
+    assert codes <= {0, 1, 2, 4, 5, 7, 8, 9, 11} and 5 in codes
+    item = json.loads((out / "hlsmap-spring" / "hlsmap-spring.json").read_text())
+    stacval.validate(item)
+    assert item["properties"]["start_datetime"].startswith("2024-03-01")
+    assert item["properties"]["hlsmap:rule"] == "mode"
+    assert 11 in [c["value"] for c in item["assets"]["class"]["classification:classes"]]
