@@ -171,7 +171,7 @@ def _side_by_side(path: Path, panels: list[tuple[str, np.ndarray]]) -> Path:
         for c in SURFACE_CLASSES
     ]
     fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=9, frameon=False)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.tight_layout(rect=(0, 0.1, 1, 0.96))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=90)
