@@ -114,23 +114,19 @@ def surface_reflectance(
         canopy = 1.0 - gap
         ground_snow = snow[idx]
         leaf_share = np.where(dec, leaves, 1.0)
-        evergreen_leaf = "leaf" if tropical else "conifer"
         lit_gap = gap * 0.35  # part of a gap is sunlit ground (snow, soil or litter)
+        bare_branches = np.where(dec, canopy * (1 - leaf_share), 0.0)
+        # Evergreens: conifers in temperate and boreal climates, broadleaf in the tropics
+        # (a little darker than a crop canopy: deeper shadows between crowns).
+        evergreen = np.where(dec, 0.0, canopy)
         parts = {
-            evergreen_leaf: np.where(dec, 0.0, canopy),
-            "leaf": np.where(dec, canopy * leaf_share * 0.85, 0.0)
-            if tropical
-            else np.where(dec, canopy * leaf_share * 0.9, 0.0),
-            "dry_veg": np.where(dec, canopy * (1 - leaf_share) * 0.45, 0.0)
-            + np.where(ground_snow, 0.0, lit_gap * 0.5),
-            "soil_moist": np.where(dec, canopy * (1 - leaf_share) * 0.2, 0.0)
-            + np.where(ground_snow, 0.0, lit_gap * 0.5),
-            "snow": np.where(
-                ground_snow, lit_gap + np.where(dec, canopy * (1 - leaf_share) * 0.5, 0.0), 0.0
-            ),
+            "conifer": evergreen if not tropical else np.zeros_like(canopy),
+            "leaf": np.where(dec, canopy * leaf_share * 0.88, 0.0)
+            + (evergreen * 0.8 if tropical else 0.0),
+            "dry_veg": bare_branches * 0.45 + np.where(ground_snow, 0.0, lit_gap * 0.5),
+            "soil_moist": bare_branches * 0.2 + np.where(ground_snow, 0.0, lit_gap * 0.5),
+            "snow": np.where(ground_snow, lit_gap + bare_branches * 0.5, 0.0),
         }
-        if tropical:
-            parts["leaf"] = parts["leaf"] + parts.pop(evergreen_leaf) * 0.85
         return _mix(parts)
 
     def grass(idx):  # type: ignore[no-untyped-def]
