@@ -146,6 +146,7 @@ def plan_tasks(
                     model_dir=str(model_dir),
                     periods=tuple(periods),
                     options=config.options,
+                    tile_side=config.tile_size,
                 )
             )
     return tasks

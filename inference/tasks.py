@@ -38,7 +38,9 @@ class TileOptions:
     """How a tile is processed (shared by every tile of a run).
 
     Attributes:
-        window: sliding-window side for the model (pixels).
+        window: sliding-window side for the model (pixels); ``None`` (default) runs each tile
+            plus its halo as one window: the halo already gives the model its context, so
+            windows inside a tile would only repeat work in their overlaps.
         overlap: blend zone between windows (pixels).
         batch_size: windows per model call (default: 2 per device).
         time_batch: observations loaded and predicted at once.
@@ -52,7 +54,7 @@ class TileOptions:
             custom data sources. Must be picklable for process-based clusters.
     """
 
-    window: int = 256
+    window: int | None = None
     overlap: int = 32
     batch_size: int | None = None
     time_batch: int = 8
@@ -77,6 +79,8 @@ class TileTask:
         model_dir: a saved model directory readable by the worker.
         periods: the consensus periods.
         options: processing options.
+        tile_side: the side of a full tile of the run (edge tiles are smaller); with
+            ``options.window=None`` every tile runs in one window of ``tile_side + 2 * halo``.
     """
 
     index: tuple[int, int]
@@ -87,6 +91,7 @@ class TileTask:
     model_dir: str
     periods: tuple[Any, ...]
     options: TileOptions = field(default_factory=TileOptions)
+    tile_side: int = 0
 
 
 @dataclass
@@ -129,11 +134,18 @@ _PREDICTORS: dict[tuple[Any, ...], tuple[Any, Any]] = {}
 _LOCK = threading.Lock()
 
 
-def get_predictor(model_dir: str, options: TileOptions) -> tuple[Any, Any]:
-    """``(Predictor, ModelMetadata)`` for a model directory, cached per process."""
+def get_predictor(
+    model_dir: str, options: TileOptions, window: int | None = None
+) -> tuple[Any, Any]:
+    """``(Predictor, ModelMetadata)`` for a model directory, cached per process.
+
+    ``window`` overrides ``options.window`` (the runner passes the haloed tile side when
+    ``options.window`` is ``None``; 256 when both are ``None``).
+    """
+    window = window or options.window or 256
     key = (
         str(Path(model_dir).resolve()),
-        options.window,
+        window,
         options.overlap,
         options.batch_size,
         options.compute_dtype,
@@ -153,7 +165,7 @@ def get_predictor(model_dir: str, options: TileOptions) -> tuple[Any, Any]:
             predictor = Predictor(
                 net,
                 normalize=meta.normalize,
-                window=options.window,
+                window=window,
                 overlap=options.overlap,
                 batch_size=options.batch_size,
                 compute_dtype=dtype,
@@ -216,11 +228,13 @@ def _run_tile_once(task: TileTask, attempt: int) -> TileReport:
 
     start = time.perf_counter()
     opts = task.options
-    predictor, meta = get_predictor(task.model_dir, opts)
     shape = (int(task.geobox.shape[0]), int(task.geobox.shape[1]))
+    h = task.halo
+    # every full tile of a run has the same haloed side: one compiled window shape
+    side = opts.window or (task.tile_side or max(shape)) + 2 * h
+    predictor, meta = get_predictor(task.model_dir, opts, side)
     report = TileReport(index=task.index, shape=shape, attempts=attempt)
     acc = ConsensusAccumulator(shape, list(task.periods), rule=opts.rule, min_valid=opts.min_valid)
-    h = task.halo
     crop = (slice(h, h + shape[0]), slice(h, h + shape[1]))
     if task.items:
         t0 = time.perf_counter()

@@ -45,7 +45,10 @@ def predict_cmd(
     crs: Annotated[str | None, typer.Option(help="Output CRS (default: UTM zone).")] = None,
     tile_size: Annotated[int, typer.Option(help="Tile side of the output grid (px).")] = 512,
     halo: Annotated[int, typer.Option(help="Context pixels around each tile.")] = 32,
-    window: Annotated[int, typer.Option(help="Model window side (px).")] = 256,
+    window: Annotated[
+        int | None,
+        typer.Option(help="Model window side (px); default: each tile + halo in one window."),
+    ] = None,
     overlap: Annotated[int, typer.Option(help="Blend zone between windows (px).")] = 32,
     batch_size: Annotated[
         int | None, typer.Option(help="Windows per model call (default 2 per device).")

@@ -223,3 +223,20 @@ def test_local_cluster_with_two_worker_processes(world, reference, tmp_path) -> 
     a, b = read_outputs(ref_out), read_outputs(tmp_path)
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_one_window_per_tile_by_default(world, tmp_path) -> None:
+    from hlsmap.inference.runner import with_options
+
+    items, model_dir = world
+    tasks = plan_tasks(items, region_geobox(), model_dir, tmp_path, PERIODS, CONFIG)
+    sliding = with_options(CONFIG, window=48, overlap=16)
+    windowed = plan_tasks(items, region_geobox(), model_dir, tmp_path / "w", PERIODS, sliding)
+    (tmp_path / "tiles").mkdir()
+    (tmp_path / "w" / "tiles").mkdir(parents=True)
+    assert tasks[0].tile_side == 40
+    run_tile(tasks[0])
+    run_tile(windowed[0])
+    a, _ = read_tile_file(tasks[0].out_path)
+    b, _ = read_tile_file(windowed[0].out_path)
+    assert (a["2024"]["class"] == b["2024"]["class"]).mean() > 0.99

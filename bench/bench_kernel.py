@@ -1,0 +1,285 @@
+"""Inference-kernel benchmark: pixels/second per model preset, JAX vs the same U-Net in PyTorch.
+
+Runs, in one process and on the same inputs:
+
+* hlsmap's jitted kernel (``Predictor.forward_batch``: model + softmax) in float32 on one CPU
+  device, float32 with one CPU device per core (batch sharded over a ``('data',)`` mesh), and
+  bfloat16 compute (sharded);
+* a PyTorch twin of the U-Net (same layers, the JAX weights copied in) in float32 NCHW,
+  float32 channels_last and bfloat16 channels_last.
+
+For each it prints pixels/second, the fraction of the CPU's peak (FLOPs per pixel from XLA's cost
+analysis of the float32 model) and the argmax agreement with JAX float32 (accuracy check).
+
+    .venv/bin/python bench/bench_kernel.py --presets tiny,small --size 256 --batch 4
+
+PyTorch is a bench-only extra: ``pip install torch==2.13.0`` (a CPU build). Without it the
+PyTorch rows are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from typing import Any
+
+# One CPU device per core, decided before JAX initializes.
+_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+import jax  # noqa: E402
+
+jax.config.update("jax_num_cpu_devices", _CORES)
+
+import numpy as np  # noqa: E402
+
+PEAK_F32 = 222e9  # measured peak of the 2-core dev box, FLOP/s
+PEAK_BF16 = 445e9
+
+
+def timeit(fn: Any, min_seconds: float, min_runs: int = 2) -> float:
+    """Median seconds of one call (after one warm-up call)."""
+    fn()
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < min_runs or time.perf_counter() - start < min_seconds:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+        if len(times) >= 50:
+            break
+    return float(np.median(times))
+
+
+def flops_per_pixel(net: Any, x: np.ndarray) -> float:
+    """FLOPs of one forward pass per pixel, from XLA's cost analysis."""
+    compiled = jax.jit(lambda a: net(a)).lower(x).compile()
+    cost: Any = compiled.cost_analysis()
+    if isinstance(cost, list):
+        cost = cost[0]
+    return float(cost["flops"]) / (x.shape[0] * x.shape[1] * x.shape[2])
+
+
+def dots_forward(net: Any, min_channels: int = 128) -> Any:
+    """The model's forward pass with wide 3x3 convolutions as nine bf16 matrix products.
+
+    XLA's CPU backend converts bf16 *convolutions* to float32, but keeps bf16 ``dot_general``
+    with a float32 accumulator (``preferred_element_type``) on the CPU's bf16 units. Layers with
+    at least ``min_channels`` inputs run as ``sum_ij x[shifted ij] @ K[i, j]`` in bf16; narrow,
+    high-resolution layers (memory-bound) stay float32 convolutions. Normalization, ReLU and the
+    accumulation stay float32. Returns a function ``x -> softmax probabilities``.
+    """
+    import jax.numpy as jnp
+
+    bf16 = jnp.bfloat16
+
+    def conv3(c: Any, x: Any) -> Any:
+        k = c.kernel[...]
+        cin = k.shape[2]
+        y: Any
+        if cin < min_channels:
+            y = jax.lax.conv_general_dilated(
+                x.astype(jnp.float32), k, (1, 1), "SAME",
+                dimension_numbers=("NHWC", "HWIO", "NHWC"),
+            )  # fmt: skip
+        else:
+            h, w = x.shape[1], x.shape[2]
+            xp = jnp.pad(x.astype(bf16), ((0, 0), (1, 1), (1, 1), (0, 0)))
+            kb = k.astype(bf16)
+            y = sum(
+                jax.lax.dot_general(
+                    xp[:, i : i + h, j : j + w, :],
+                    kb[i, j],
+                    (((3,), (0,)), ((), ())),
+                    preferred_element_type=jnp.float32,
+                )  # fmt: skip
+                for i in range(3)
+                for j in range(3)
+            )
+        if c.bias is not None:
+            y = y + c.bias[...]
+        return y
+
+    def block(b: Any, x: Any) -> Any:
+        x = conv3(b.conv1, x)
+        x = jax.nn.relu(b.norm1(x) if b.norm1 is not None else x)
+        x = conv3(b.conv2, x)
+        return jax.nn.relu(b.norm2(x) if b.norm2 is not None else x)
+
+    def forward(x: Any) -> Any:
+        from flax import nnx
+
+        skips = []
+        for i, b in enumerate(net.down):
+            if i > 0:
+                x = nnx.max_pool(x, (2, 2), strides=(2, 2))
+            x = block(b, x)
+            skips.append(x)
+        for i in reversed(range(len(net.dec))):
+            x = net.up[i](x)
+            x = block(net.dec[i], jnp.concatenate([x, skips[i]], axis=-1))
+        return jax.nn.softmax(net.head(x).astype(jnp.float32), axis=-1)
+
+    return forward
+
+
+def torch_twin(net: Any) -> Any:
+    """The same U-Net in PyTorch, with the JAX model's weights."""
+    import torch
+    from torch import nn
+
+    cfg = net.config
+
+    def conv(c: Any) -> nn.Conv2d:
+        k = np.asarray(c.kernel[...])  # (kh, kw, cin, cout)
+        m = nn.Conv2d(k.shape[2], k.shape[3], k.shape[:2], padding="same", bias=c.bias is not None)
+        m.weight.data = torch.from_numpy(k.transpose(3, 2, 0, 1).copy())
+        if c.bias is not None:
+            m.bias.data = torch.from_numpy(np.asarray(c.bias[...]).copy())  # type: ignore[union-attr]
+        return m
+
+    def norm(n: Any) -> nn.Module:
+        if n is None:
+            return nn.Identity()
+        g = nn.GroupNorm(n.num_groups, n.scale.shape[0], eps=n.epsilon)
+        g.weight.data = torch.from_numpy(np.asarray(n.scale[...]).copy())
+        g.bias.data = torch.from_numpy(np.asarray(n.bias[...]).copy())
+        return g
+
+    def block(b: Any) -> nn.Sequential:
+        return nn.Sequential(
+            conv(b.conv1), norm(b.norm1), nn.ReLU(), conv(b.conv2), norm(b.norm2), nn.ReLU()
+        )
+
+    def up(u: Any) -> nn.ConvTranspose2d:
+        k = np.asarray(u.kernel[...])  # (2, 2, cin, cout); flax applies it unflipped
+        m = nn.ConvTranspose2d(k.shape[2], k.shape[3], 2, stride=2)
+        m.weight.data = torch.from_numpy(k[::-1, ::-1].transpose(2, 3, 0, 1).copy())
+        m.bias.data = torch.from_numpy(np.asarray(u.bias[...]).copy())  # type: ignore[union-attr]
+        return m
+
+    class TwinUNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.down = nn.ModuleList([block(b) for b in net.down])
+            self.up = nn.ModuleList([up(u) for u in net.up])
+            self.dec = nn.ModuleList([block(b) for b in net.dec])
+            self.head = conv(net.head)
+
+        def forward(self, x: Any) -> Any:
+            skips = []
+            for i, b in enumerate(self.down):
+                if i > 0:
+                    x = nn.functional.max_pool2d(x, 2)
+                x = b(x)
+                skips.append(x)
+            for i in reversed(range(len(self.dec))):
+                x = self.up[i](x)
+                x = self.dec[i](torch.cat([x, skips[i]], dim=1))
+            return torch.softmax(self.head(x).float(), dim=1)
+
+    assert cfg.norm in ("group", "none"), "twin covers group norm and no norm"
+    return TwinUNet().eval()
+
+
+def bench_preset(preset: str, size: int, batch: int, seconds: float) -> list[dict[str, Any]]:
+    from hlsmap.inference.predict import Predictor
+
+    from hlsmap.model import BANDS, build_model
+
+    net = build_model(preset, bands=BANDS, seed=0, dtype="float32")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(batch, size, size, len(BANDS))).astype(np.float32)
+    fpp = flops_per_pixel(net, x)
+    pixels = batch * size * size
+    rows: list[dict[str, Any]] = []
+    ref = None
+    devices = jax.devices()
+    variants = [
+        ("jax f32, 1 device", dict(devices=devices[:1]), PEAK_F32),
+        (f"jax f32, {len(devices)} devices", {}, PEAK_F32),
+        (f"jax bf16, {len(devices)} devices", dict(compute_dtype=jax.numpy.bfloat16), PEAK_BF16),
+    ]
+    for name, kw, peak in variants:
+        p = Predictor(net, batch_size=batch, **kw)
+        out = p.forward_batch(x)
+        if ref is None:
+            ref = out
+        sec = timeit(lambda p=p: p.forward_batch(x), seconds)
+        rows.append(_row(preset, name, pixels / sec, fpp, peak, out, ref))
+    # bf16 matrix products that XLA keeps (wide layers only), batch sharded over all devices
+    from hlsmap.inference.predict import make_data_mesh
+
+    mesh = make_data_mesh()
+    sh = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+    fwd = jax.jit(dots_forward(net), in_shardings=sh, out_shardings=sh)
+    xs = jax.device_put(x, sh)
+    out = np.asarray(fwd(xs))
+    sec = timeit(lambda: fwd(xs).block_until_ready(), seconds)
+    rows.append(_row(preset, f"jax bf16 dots>=128ch, {len(devices)} dev", pixels / sec, fpp,
+                     PEAK_BF16, out, ref))  # fmt: skip
+    try:
+        import torch
+    except ImportError:
+        print("  (torch not installed: PyTorch rows skipped)")
+        return rows
+    torch.set_num_threads(_CORES)
+    twin = torch_twin(net)
+    xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
+    tvariants = [
+        ("torch f32 NCHW", torch.float32, torch.contiguous_format, PEAK_F32),
+        ("torch f32 channels_last", torch.float32, torch.channels_last, PEAK_F32),
+        ("torch bf16 channels_last", torch.bfloat16, torch.channels_last, PEAK_BF16),
+    ]
+    for name, dtype, fmt, peak in tvariants:
+        m = twin.to(dtype=dtype, memory_format=fmt)
+        xi = xt.to(dtype=dtype, memory_format=fmt)
+
+        def run(m: Any = m, xi: Any = xi) -> Any:
+            with torch.inference_mode():
+                return m(xi)
+
+        out = run().float().numpy().transpose(0, 2, 3, 1)
+        sec = timeit(run, seconds)
+        rows.append(_row(preset, name, pixels / sec, fpp, peak, out, ref))
+    return rows
+
+
+def _row(
+    preset: str, name: str, pps: float, fpp: float, peak: float, out: np.ndarray, ref: Any
+) -> dict[str, Any]:
+    agree = float((out.argmax(-1) == ref.argmax(-1)).mean())
+    return {
+        "preset": preset,
+        "variant": name,
+        "px_per_s": pps,
+        "gflops": pps * fpp / 1e9,
+        "peak": pps * fpp / peak,
+        "agree": agree,
+        "max_dp": float(np.abs(out - ref).max()),
+        "flops_px": fpp,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--presets", default="tiny,small,standard")
+    ap.add_argument("--size", type=int, default=256, help="window side (px)")
+    ap.add_argument("--batch", type=int, default=4, help="windows per call")
+    ap.add_argument("--seconds", type=float, default=3.0, help="timing budget per variant")
+    args = ap.parse_args()
+    print(f"{_CORES} CPU cores, {len(jax.devices())} JAX CPU devices, jax {jax.__version__}")
+    print(f"window {args.size}x{args.size}, batch {args.batch}; peak {PEAK_F32 / 1e9:.0f} "
+          f"GFLOP/s f32, {PEAK_BF16 / 1e9:.0f} bf16")  # fmt: skip
+    header = (f"{'preset':9} {'variant':28} {'px/s':>11} {'GFLOP/s':>8} {'of peak':>8} "
+              f"{'argmax=':>8} {'max|dp|':>8}")  # fmt: skip
+    print(header)
+    for preset in args.presets.split(","):
+        for r in bench_preset(preset.strip(), args.size, args.batch, args.seconds):
+            print(f"{r['preset']:9} {r['variant']:28} {r['px_per_s']:11,.0f} {r['gflops']:8.1f} "
+                  f"{r['peak']:8.1%} {r['agree']:8.2%} {r['max_dp']:8.4f}")  # fmt: skip
+        print(f"{preset}: {r['flops_px'] / 1e3:,.1f} kFLOP/pixel (XLA cost analysis)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""End-to-end region benchmark: COG read -> predict -> consensus -> write on the synthetic world.
+
+Simulates (or reuses) a synthetic HLS world, then runs the region runner over it on a Dask
+``LocalCluster`` and prints pixel-observations per second from COG read to consensus write,
+where the task time goes (read, predict, consensus, write), and the peak memory of one tile task
+for the world's year of observations (measured in a fresh process: ``ru_maxrss`` growth and the
+peak of NumPy's host allocations, which tracemalloc sees).
+
+    .venv/bin/python bench/bench_region.py --size 256 --tile-size 128 --preset small
+
+The world is kept in ``--work`` (default ``/tmp/hlsmap-bench-region``) and reused on reruns;
+the predictions are recomputed every run (the output folder is cleared first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _world(work: Path, size: int, months: int | None, seed: int) -> Any:
+    from hlsmap.simulate import World, WorldConfig, simulate_world
+
+    wdir = work / f"world-{size}-{months or 12}-{seed}"
+    if (wdir / "manifest.json").exists():
+        return World.open(wdir)
+    t0 = time.perf_counter()
+    world = simulate_world(WorldConfig(seed=seed, size=size, months=months), wdir)
+    print(f"simulated a {size}x{size} world in {time.perf_counter() - t0:.0f} s -> {wdir}")
+    return world
+
+
+def _model(work: Path, preset: str, model: str | None) -> str:
+    if model:
+        return model
+    from hlsmap.model import BANDS, ModelMetadata, build_model, save_model
+
+    path = work / f"model-{preset}"
+    if not (path / "model.json").exists():
+        net = build_model(preset, bands=BANDS, seed=0, dtype="float32")
+        save_model(path, net, ModelMetadata.for_model(net, BANDS, preset=preset))
+    return str(path)
+
+
+_TILE_MEMORY = """
+import json, resource, sys, tracemalloc
+from pathlib import Path
+from hlsmap.inference.runner import RunConfig, plan_tasks
+from hlsmap.inference.tasks import TileOptions, get_predictor, run_tile
+from hlsmap.periods import Period
+from hlsmap.simulate import World
+
+args = json.loads(sys.argv[1])
+world = World.open(args["world"])
+opts = TileOptions(**args["options"])
+config = RunConfig(tile_size=args["tile_size"], halo=args["halo"], options=opts)
+tasks = plan_tasks(world.items(), world.geobox, args["model"], args["out"],
+                   [Period.year(world.year)], config)
+Path(args["out"], "tiles").mkdir(parents=True, exist_ok=True)
+get_predictor(args["model"], opts)  # load + build the predictor first: not the task's memory
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+tracemalloc.start()
+rep = run_tile(tasks[0])
+peak_np = tracemalloc.get_traced_memory()[1]
+grow = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
+print(json.dumps({"obs": rep.n_observations, "shape": rep.shape, "numpy_peak_mb": peak_np / 2**20,
+                  "rss_growth_mb": grow / 1024,
+                  "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=256, help="world side (px)")
+    ap.add_argument("--months", type=int, default=None, help="months simulated (default 12)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--tile-size", type=int, default=128)
+    ap.add_argument("--halo", type=int, default=32)
+    ap.add_argument("--window", type=int, default=None, help="default: tile + halo")
+    ap.add_argument("--overlap", type=int, default=32)
+    ap.add_argument("--time-batch", type=int, default=8)
+    ap.add_argument("--preset", default="small")
+    ap.add_argument("--model", default=None, help="a saved model (default: untrained preset)")
+    ap.add_argument("--bf16", action="store_true")
+    ap.add_argument("--threads", type=int, default=None, help="tiles at once (1 worker)")
+    ap.add_argument("--work", default="/tmp/hlsmap-bench-region")
+    ap.add_argument("--no-memory", action="store_true", help="skip the tile-memory run")
+    args = ap.parse_args()
+
+    from hlsmap.inference.runner import RunConfig, run_region
+    from hlsmap.inference.tasks import TileOptions
+
+    from hlsmap.periods import Period
+
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    world = _world(work, args.size, args.months, args.seed)
+    model = _model(work, args.preset, args.model)
+    items = world.items()
+    out = work / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    options = dict(window=args.window, overlap=args.overlap, time_batch=args.time_batch,
+                   compute_dtype="bfloat16" if args.bf16 else None)  # fmt: skip
+    config = RunConfig(tile_size=args.tile_size, halo=args.halo, options=TileOptions(**options),
+                       threads_per_worker=args.threads)  # fmt: skip
+    print(f"{len(items)} granules, grid {world.geobox.shape}, tiles of {args.tile_size} px "
+          f"(+{args.halo} halo), model {args.preset}{' bf16' if args.bf16 else ''}")  # fmt: skip
+    t0 = time.perf_counter()
+    res = run_region(items, world.geobox, model, out, [Period.year(world.year)], config=config,
+                     progress=True)  # fmt: skip
+    wall = time.perf_counter() - t0
+    assert res.ok, res.failed
+    px = res.pixel_observations
+    h, w = world.geobox.shape
+    print(f"{res.tiles} tiles, {res.n_observations} tile-observations, {px:,} pixel-observations")
+    print(f"end to end (cluster start, COG read -> consensus write, mosaics): {wall:.1f} s "
+          f"-> {px / wall:,.0f} pixel-observations/s")  # fmt: skip
+    tasks_s = sum(r.seconds for r in res.reports)
+    for k, v in res.timings().items():
+        print(f"  {k:10} {v:8.1f} task-s  {v / max(tasks_s, 1e-9):6.1%}")
+    region_obs = px / (h * w)
+    print(f"  ({region_obs:.0f} observations per pixel on average; task time {tasks_s:.1f} s)")
+    if args.no_memory:
+        return
+    payload = json.dumps({"world": str(world.root),
+                          "model": model, "out": str(work / "mem"), "tile_size": args.tile_size,
+                          "halo": args.halo, "options": options})  # fmt: skip
+    shutil.rmtree(work / "mem", ignore_errors=True)
+    proc = subprocess.run([sys.executable, "-c", _TILE_MEMORY, payload], capture_output=True,
+                          text=True, check=True)  # fmt: skip
+    mem = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f"one tile task ({mem['shape'][0]}x{mem['shape'][1]} px, {mem['obs']} observations): "
+          f"RSS growth {mem['rss_growth_mb']:.0f} MiB, NumPy peak {mem['numpy_peak_mb']:.0f} MiB, "
+          f"process peak {mem['rss_peak_mb']:.0f} MiB")  # fmt: skip
+    print(f"(this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)")
+
+
+if __name__ == "__main__":
+    main()
