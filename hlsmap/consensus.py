@@ -203,6 +203,36 @@ class ConsensusAccumulator:
             self._n_obs[name] += obs
             self._count[name] += 1
 
+    def state(self) -> np.ndarray:
+        """The running sums as one uint32 array ``(periods * 11, H, W)``: per period its 9
+        class sums, ``n_valid`` and ``n_observed``. States add (see :meth:`from_state`)."""
+        parts = []
+        for p in self.periods:
+            parts += [
+                np.moveaxis(self._acc[p.name], -1, 0),
+                self._n_valid[p.name][None],
+                self._n_obs[p.name][None],
+            ]
+        return np.concatenate(parts).astype(np.uint32)
+
+    @classmethod
+    def from_state(
+        cls, state: np.ndarray, periods: Sequence[Period], **kwargs: Any
+    ) -> ConsensusAccumulator:
+        """An accumulator holding a (possibly summed) :meth:`state`; same periods and options."""
+        acc = cls(tuple(state.shape[1:]), periods, **kwargs)  # type: ignore[arg-type]
+        per = N_SURFACE + 2
+        if state.shape[0] != per * len(acc.periods):
+            raise ConfigError(f"a state of {state.shape[0]} layers does not fit these periods")
+        for j, p in enumerate(acc.periods):
+            block = state[j * per : (j + 1) * per]
+            if int(block[-1].max(initial=0)) > MAX_OBS:
+                raise ConfigError(f"period {p.name!r} holds over {MAX_OBS} observations; split it")
+            acc._acc[p.name][...] = np.moveaxis(block[:N_SURFACE], 0, -1)
+            acc._n_valid[p.name][...] = block[N_SURFACE]
+            acc._n_obs[p.name][...] = block[N_SURFACE + 1]
+        return acc
+
     def merge(self, other: ConsensusAccumulator) -> ConsensusAccumulator:
         """Add another accumulator's state (same shape, periods and rule) into this one."""
         if (other.shape, other.rule, [p.name for p in other.periods]) != (
@@ -349,30 +379,44 @@ def _consensus_dask(
     geobox: Any,
     kwargs: dict[str, Any],
 ) -> dict[str, xr.Dataset]:
+    """Per (time chunk, spatial block): a partial state; summed over time chunks (dask's tree
+    reduction, so no task holds more than one time chunk); then finalised per spatial block."""
     import dask.array as da
 
     p, v, o = (da.asarray(a) for a in data)
-    p = p.rechunk({0: -1, 3: -1})
-    ych, xch = p.chunks[1], p.chunks[2]
-    v = v.rechunk((-1, ych, xch))
-    o = o.rechunk((-1, ych, xch))
-    stacked = da.concatenate(
-        [p, v[..., None].astype(np.uint8), o[..., None].astype(np.uint8)], axis=3
+    p = p.rechunk({3: -1})
+    tch, ych, xch = p.chunks[:3]
+    v = v.rechunk((tch, ych, xch)).astype(np.uint8)
+    o = o.rechunk((tch, ych, xch)).astype(np.uint8)
+    # (time, channel, y, x): the block grid then matches the partial states' (time, state, y, x)
+    stacked = da.concatenate([p, v[..., None], o[..., None]], axis=3).rechunk({3: -1})
+    stacked = stacked.transpose(0, 3, 1, 2)
+    n_state = len(names) * (N_SURFACE + 2)
+
+    def partial(b: np.ndarray, block_info: Any = None) -> np.ndarray:
+        t0 = block_info[0]["array-location"][0][0]
+        acc = ConsensusAccumulator(b.shape[2:], periods, **kwargs)
+        for i in range(b.shape[0]):
+            probs = b[i, :NUM_CLASSES].transpose(1, 2, 0)
+            acc.update(probs, b[i, -2] > 0, b[i, -1] > 0, times[t0 + i])
+        return acc.state()[None]
+
+    parts = da.map_blocks(
+        partial, stacked, chunks=((1,) * len(tch), (n_state,), ych, xch), dtype=np.uint32
     )
+    state = parts.sum(axis=0, dtype=np.uint32)
     n_out = len(names) * len(LAYERS)
 
-    def block(b: np.ndarray) -> np.ndarray:
-        acc = ConsensusAccumulator(b.shape[1:3], periods, **kwargs)
-        for i in range(b.shape[0]):
-            acc.update(b[i, ..., :NUM_CLASSES], b[i, ..., -2] > 0, b[i, ..., -1] > 0, times[i])
-        out = np.empty((n_out, *b.shape[1:3]), np.uint16)
+    def finish(st: np.ndarray) -> np.ndarray:
+        acc = ConsensusAccumulator.from_state(st, periods, **kwargs)
+        out = np.empty((n_out, *st.shape[1:]), np.uint16)
         for j, name in enumerate(names):
             res = acc.result_arrays(name)
             for k, layer in enumerate(LAYERS):
                 out[j * len(LAYERS) + k] = res[layer]
         return out
 
-    out = da.map_blocks(block, stacked, drop_axis=3, chunks=((n_out,), ych, xch), dtype=np.uint16)
+    out = state.map_blocks(finish, chunks=((n_out,), ych, xch), dtype=np.uint16)
     results = {}
     for j, name in enumerate(names):
         layers = {

@@ -84,6 +84,8 @@ def test_split_accumulators_merge_to_the_same_result(stack, rule) -> None:
     for i, t in enumerate(times):
         whole.update(probs[i], valid[i], observed[i], t)
         (a if i % 2 else b).update(probs[i], valid[i], observed[i], t)
+    summed = ConsensusAccumulator.from_state(a.state() + b.state(), PERIODS, rule=rule)
+    _same(whole.results(), summed.results())
     _same(whole.results(), a.merge(b).results())
 
 
