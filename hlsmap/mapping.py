@@ -169,7 +169,7 @@ def _season_windows(cfg: MapConfig, items: list[Any], region: Any) -> Any:
 
     # Regional greenness needs no detail: 8x coarser pixels read the COG overviews.
     coarse = load_cube(items, region=region, resolution=cfg.resolution * 8)
-    return detect_seasons(coarse, index="both")
+    return detect_seasons(coarse)
 
 
 def _run_config(cfg: MapConfig) -> Any:
