@@ -53,3 +53,9 @@ def test_cli_version() -> None:
         [sys.executable, "-m", "hlsmap", "--version"], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == f"hlsmap {hlsmap.__version__}"
+
+
+def test_every_public_name_resolves() -> None:
+    for name in hlsmap.__all__:
+        assert getattr(hlsmap, name) is not None, name
+    assert "run_map" in dir(hlsmap)
