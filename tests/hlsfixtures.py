@@ -34,14 +34,16 @@ EPSG = 32613
 ULX, ULY = 300000.0, 3300000.0  # T13RCN's corner
 
 
-def write_cog(path: Path, data: np.ndarray, ulx: float, uly: float, nodata: float) -> None:
+def write_cog(
+    path: Path, data: np.ndarray, ulx: float, uly: float, nodata: float, epsg: int = EPSG
+) -> None:
     profile = {
         "driver": "COG",
         "dtype": data.dtype.name,
         "width": data.shape[1],
         "height": data.shape[0],
         "count": 1,
-        "crs": f"EPSG:{EPSG}",
+        "crs": f"EPSG:{epsg}",
         "nodata": nodata,
         "transform": from_origin(ulx, uly, 30.0, 30.0),
         "compress": "deflate",
@@ -66,6 +68,7 @@ def make_granule(
     cloud_cover: float = 10.0,
     base_url: str | None = None,
     platform: str | None = None,
+    epsg: int = EPSG,
 ) -> pystac.Item:
     """Write one granule under ``root`` and return its item (hrefs local or under base_url)."""
     assets_map = L30_ASSETS if sensor == "L30" else S30_ASSETS
@@ -83,7 +86,7 @@ def make_granule(
             arr = rng.integers(100, 4000, size=shape, dtype=np.int16)
         arr = np.where(fm == 255, -9999, arr)  # outside the swath every band is fill, as in HLS
         fname = f"{gid}.{key}.tif"
-        write_cog(gdir / fname, arr.astype(np.int16), ulx, uly, -9999)
+        write_cog(gdir / fname, arr.astype(np.int16), ulx, uly, -9999, epsg)
         href = f"{base_url}/{gid}/{fname}" if base_url else str(gdir / fname)
         assets[key] = pystac.Asset(
             href,
@@ -91,10 +94,10 @@ def make_granule(
             roles=["data"],
             extra_fields={"eo:bands": [{"name": key, "common_name": common}]},
         )
-    write_cog(gdir / f"{gid}.Fmask.tif", fm.astype(np.uint8), ulx, uly, 255)
+    write_cog(gdir / f"{gid}.Fmask.tif", fm.astype(np.uint8), ulx, uly, 255, epsg)
     href = f"{base_url}/{gid}/{gid}.Fmask.tif" if base_url else str(gdir / f"{gid}.Fmask.tif")
     assets["Fmask"] = pystac.Asset(href, media_type=pystac.MediaType.COG, roles=["data"])
-    to_ll = Transformer.from_crs(EPSG, 4326, always_xy=True)
+    to_ll = Transformer.from_crs(epsg, 4326, always_xy=True)
     x0, y0, x1, y1 = ulx, uly - 30 * h, ulx + 30 * w, uly
     ring = [
         list(to_ll.transform(x, y)) for x, y in ((x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0))
@@ -108,7 +111,7 @@ def make_granule(
         {
             "platform": platform or ("Landsat 8" if sensor == "L30" else "Sentinel-2B"),
             "eo:cloud_cover": cloud_cover,
-            "proj:epsg": EPSG,
+            "proj:epsg": epsg,
             "proj:shape": [h, w],
             "proj:transform": [30.0, 0.0, ulx, 0.0, -30.0, uly],
         },

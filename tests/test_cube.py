@@ -185,3 +185,44 @@ def test_netrc_credentials(tmp_path, monkeypatch) -> None:
 
 def test_fixture_granules_are_on_the_hls_grid() -> None:
     assert hf.ULX % 30 == 0 and hf.ULY % 30 == 0
+
+
+def test_region_across_utm_zones_is_one_crs(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from pyproj import Transformer
+
+    when = dt.datetime(2024, 5, 7, 17, 55, tzinfo=dt.UTC)
+    # one granule each side of the 108 W zone boundary (zone 12 west, zone 13 east)
+    x12, y12 = Transformer.from_crs(4326, 32612, always_xy=True).transform(-108.02, 29.3)
+    x13, y13 = Transformer.from_crs(4326, 32613, always_xy=True).transform(-107.999, 29.3)
+    west = hf.make_granule(
+        tmp_path,
+        "L30",
+        when,
+        tile="12RYS",
+        epsg=32612,
+        origin=(x12 // 30 * 30, y12 // 30 * 30),
+        values=_vals(1111),
+    )
+    east = hf.make_granule(
+        tmp_path,
+        "L30",
+        when,
+        tile="13RBN",
+        epsg=32613,
+        origin=(x13 // 30 * 30, y13 // 30 * 30),
+        values=_vals(2222),
+    )
+    region = Region.from_bbox((-108.02, 29.29, -107.97, 29.31))
+    cube = load_cube([west, east], region=region)
+    assert cube.odc.geobox.crs.epsg == 32613  # the zone of the region's centre
+    blue = cube.blue.isel(time=0).values
+    assert (blue == 1111).any() and (blue == 2222).any()  # both zones reprojected into one grid
+
+
+def _vals(v: int) -> dict[str, np.ndarray]:
+    return {
+        b: np.full((64, 64), v, np.int16)
+        for b in ("blue", "green", "red", "nir08", "swir16", "swir22", "coastal")
+    }
