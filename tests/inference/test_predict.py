@@ -194,3 +194,12 @@ def test_eight_forced_cpu_devices_equal_one_device() -> None:
     )
     assert res.returncode == 0, res.stderr[-3000:]
     assert "SHARDED-OK" in res.stdout
+
+
+def test_blank_pixels_are_not_valid_when_band_names_are_known() -> None:
+    names = ("blue", "green", "red", "nir08", "swir16", "swir22")
+    p = Predictor(make_rule_net(), normalize=simple_normalize, window=32, overlap=8, bands=names)
+    bands, fmask = _scene(t=1, h=16, w=16)
+    bands[0, :4, :, :3] = 0  # zero visible reflectance: not a surface observation
+    (pred,) = p.predict_observations(bands, fmask, ["L30"])
+    assert pred.observed.all() and not pred.valid[:4].any() and pred.valid[4:].all()
