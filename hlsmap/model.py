@@ -136,8 +136,9 @@ class UNetConfig:
 PRESETS: dict[str, UNetConfig] = {
     # For tests: compiles in seconds.
     "tiny": UNetConfig(widths=(8, 16)),
-    # CPU default: ~118k parameters, ~2e5 px/s training on 2 cores.
-    "small": UNetConfig(widths=(16, 32, 64)),
+    # CPU default: ~118k parameters. BatchNorm, not GroupNorm: GroupNorm's reshapes made the
+    # training step ~1.5x slower on CPU (87k vs 132k px/s measured on the shared 2-core box).
+    "small": UNetConfig(widths=(16, 32, 64), norm="batch"),
     # GPU: ~7.8M parameters, bf16 compute.
     "standard": UNetConfig(widths=(32, 64, 128, 256, 512), dropout=0.1, dtype="bfloat16"),
 }

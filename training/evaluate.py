@@ -15,6 +15,9 @@ from hlsmap.training.metrics import confusion_matrix, metrics_from_confusion, pl
 from hlsmap.classes import CLOUD, NUM_CLASSES
 from hlsmap.model import ModelMetadata, UNet, load_model
 
+# Compiled argmax forward passes by graphdef (periodic validation reuses one compilation).
+_FORWARD: dict[Any, Any] = {}
+
 
 def predict_chips(
     net: UNet, meta: ModelMetadata, store: ChipStore, idx: np.ndarray, batch: int = 16,
@@ -27,11 +30,14 @@ def predict_chips(
     from rich.progress import Progress
 
     graphdef, state = nnx.split(net)
+    fwd = _FORWARD.get(graphdef)
+    if fwd is None:
 
-    @jax.jit
-    def fwd(state: Any, x: jax.Array) -> jax.Array:
-        logits = nnx.merge(graphdef, state)(x)
-        return (jnp.argmax(logits, axis=-1) + 1).astype(jnp.uint8)
+        def forward(state: Any, x: jax.Array) -> jax.Array:
+            logits = nnx.merge(graphdef, state)(x)
+            return (jnp.argmax(logits, axis=-1) + 1).astype(jnp.uint8)
+
+        fwd = _FORWARD[graphdef] = jax.jit(forward)
 
     s = store.chip_size
     pad = (-s) % net.multiple
@@ -48,6 +54,16 @@ def predict_chips(
             out[a : a + n] = np.asarray(fwd(state, x))[:n, :s, :s]
             bar.advance(task, n)
     return out
+
+
+def clear_accuracy(net: UNet, meta: ModelMetadata, store: ChipStore, idx: np.ndarray) -> float:
+    """Overall accuracy on clear surface pixels of chips ``idx`` (periodic validation)."""
+    pred = predict_chips(net, meta, store, idx)
+    chips = store.read(idx)
+    lab = chips["labels"]
+    clear = clear_pixels(chips["bands"], chips["fmask"]) & (lab != CLOUD) & (lab > 0)
+    n = int(clear.sum())
+    return float((pred[clear] == lab[clear]).sum() / n) if n else float("nan")
 
 
 def evaluate_model(

@@ -314,6 +314,17 @@ def train(
     return TrainResult(out, model_dir, stop, seconds, rate, losses, metrics)
 
 
+def _validate(trainer: Trainer, store: ChipStore) -> float:
+    from hlsmap.training.evaluate import clear_accuracy
+
+    idx = store.indices("test")
+    if idx.size == 0:
+        return float("nan")
+    # an evenly spread, fixed subset: comparable from one validation to the next
+    pick = idx[np.linspace(0, idx.size - 1, min(trainer.cfg.eval_chips, idx.size)).astype(int)]
+    return clear_accuracy(trainer.model(), trainer.meta, store, np.unique(pick))
+
+
 def _loop(
     trainer: Trainer,
     batches: Batches,
@@ -343,6 +354,7 @@ def _loop(
         TimeElapsedColumn(), TimeRemainingColumn(),
     )  # fmt: skip
     log = open(out / "log.jsonl", "a")
+    done = start
     try:
         with Progress(*columns, console=console, disable=not progress) as bar:
             task = bar.add_task("train", total=stop, completed=start, loss="-", rate="-")
@@ -368,8 +380,22 @@ def _loop(
                             " (--lr) or check the chips for corrupt values."
                         )
                 bar.update(task, completed=done)
+                if cfg.eval_every and done % cfg.eval_every == 0 and done < stop:
+                    oa = _validate(trainer, batches.store)
+                    log.write(json.dumps({"step": done, "val_clear_oa": oa}) + "\n")
+                    console.print(f"step {done}: validation OA (clear pixels) {oa:.4f}")
                 if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < stop:
                     trainer.checkpoint(out / "checkpoints", done)
+    except KeyboardInterrupt:
+        # Keep what was trained: the next `--resume` continues from here, not from the last
+        # periodic checkpoint.
+        if done > start:
+            try:
+                trainer.checkpoint(out / "checkpoints", done)
+                console.print(f"interrupted: checkpoint of step {done} saved; rerun with --resume")
+            except Exception:  # interrupted mid-step: the donated state is gone
+                console.print("interrupted: rerun with --resume (last checkpoint)")
+        raise
     finally:
         log.close()
     return losses, t0, t_first, px

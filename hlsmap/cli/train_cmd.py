@@ -99,6 +99,14 @@ def train(
     no_eval: Annotated[
         bool, typer.Option("--no-eval", help="Skip the held-out evaluation at the end.")
     ] = False,
+    settings: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Override any config field: --set class_weight_power=0.25 --set"
+            " indices=ndvi,ndwi --set augment.sensor_mix=0 (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Train the U-Net on a chip set (data-parallel over every device)."""
     from hlsmap.training.configs import get_config
@@ -108,6 +116,8 @@ def train(
         preset=preset, steps=steps, batch_size=batch_size, crop=crop, lr=lr,
         warmup_steps=warmup_steps, dtype=dtype, seed=seed, checkpoint_every=checkpoint_every,
     )  # fmt: skip
+    if settings:
+        cfg = cfg.with_settings(settings)
     res = run(cfg, chips, out, resume=resume, evaluate=not no_eval)
     console.print(
         f"[green]model[/] {res.model_dir} after {res.step} steps in {res.seconds:.0f} s"

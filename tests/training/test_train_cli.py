@@ -50,3 +50,21 @@ def test_user_mistakes_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[s
     with pytest.raises(SystemExit) as e:
         main(["evaluate", str(tmp_path / "nomodel"), str(tmp_path)])
     assert e.value.code == 2 and "does not exist" in _err(capsys)
+
+
+def test_config_overrides() -> None:
+    from hlsmap.training.configs import CPU, get_config
+
+    from hlsmap.errors import ConfigError
+
+    cfg = get_config("cpu").with_settings(
+        ["class_weight_power=0.25", "indices=ndvi,ndwi", "augment.sensor_mix=0", "crop=null"]
+    )
+    assert cfg.class_weight_power == 0.25 and cfg.indices == ("ndvi", "ndwi")
+    assert cfg.augment.sensor_mix == 0 and cfg.augment.flips == CPU.augment.flips
+    assert cfg.crop == CPU.crop  # None means "unset" for replace(); whole chips need crop=64
+    assert type(cfg).from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ConfigError, match="unknown training options"):
+        CPU.with_settings(["nope=1"])
+    with pytest.raises(ConfigError, match="key=value"):
+        CPU.with_settings(["lr"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import jax
@@ -99,7 +100,11 @@ def _weights(model_dir: Path) -> list[np.ndarray]:
 
 
 def test_resume_after_interruption_continues_identically(chips: ChipStore, tmp_path: Path) -> None:
-    straight = train(CFG, chips.path, tmp_path / "a", progress=False, evaluate=False)
+    # periodic validation must not change the training trajectory
+    straight = train(CFG.replace(eval_every=4), chips.path, tmp_path / "a", progress=False,
+                     evaluate=False)  # fmt: skip
+    log = [json.loads(ln) for ln in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "val_clear_oa" in r] == [4]
     part = train(CFG, chips.path, tmp_path / "b", stop_after=3, progress=False, evaluate=False)
     assert part.step == 3 and (tmp_path / "b" / "checkpoints" / "step_0000003").is_dir()
     with pytest.raises(ConfigError, match="resume"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,6 +113,38 @@ class TrainConfig:
         if "indices" in kw:
             kw["indices"] = tuple(kw["indices"])
         return cls(**kw)
+
+    def with_settings(self, settings: list[str]) -> TrainConfig:
+        """A copy with ``key=value`` overrides (``augment.<field>`` for augmentation).
+
+        Values are read as JSON when they parse (numbers, ``true``, ``null``), else as text;
+        ``indices`` takes a comma-separated list.
+        """
+        changes: dict[str, Any] = {}
+        aug: dict[str, Any] = {}
+        for item in settings:
+            key, sep, raw = item.partition("=")
+            if not sep:
+                raise ConfigError(f"--set {item!r}: use key=value, e.g. --set lr=0.001")
+            key = key.strip()
+            value: Any
+            if key == "indices":
+                value = tuple(v.strip() for v in raw.split(",") if v.strip())
+            else:
+                try:
+                    value = json.loads(raw)
+                except json.JSONDecodeError:
+                    value = raw
+            if key.startswith("augment."):
+                aug[key.removeprefix("augment.")] = value
+            else:
+                changes[key] = value
+        if aug:
+            known = {f.name for f in dataclasses.fields(AugmentConfig)}
+            if set(aug) - known:
+                raise ConfigError(f"unknown augment options {sorted(set(aug) - known)}")
+            changes["augment"] = dataclasses.replace(self.augment, **aug)
+        return self.replace(**changes)
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with ``changes`` applied (``None`` values are ignored: unset CLI options)."""
