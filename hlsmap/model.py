@@ -271,6 +271,9 @@ def build_model(
         seed: initialization seed.
         indices: derived spectral indices appended as channels (keys of :data:`INDICES`).
         dtype: override the compute dtype (``"float32"`` / ``"bfloat16"``).
+
+    Returns:
+        The network in evaluation mode (call ``net.train()`` before training it).
     """
     _, cfg = _resolve_config(preset)
     _check_indices(tuple(indices), tuple(bands))
@@ -281,6 +284,9 @@ def build_model(
     rng = np.random.default_rng(seed)
     arrays = {k: _init_value(k, shape, rng) for k, shape in _flat_state_shapes(net).items()}
     _assign(net, arrays)
+    # Inference-ready: BatchNorm uses its running statistics and dropout is off until a
+    # trainer calls ``net.train()``.
+    net.eval()
     return net
 
 

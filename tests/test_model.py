@@ -64,6 +64,9 @@ def test_batchnorm_dropout_roundtrip(tmp_path: Path) -> None:
 
     net = build_model(UNetConfig(widths=(4, 8), norm="batch", dropout=0.5), seed=3)
     x = np.random.default_rng(1).normal(size=(1, 8, 8, 6)).astype(np.float32)
+    ev = np.asarray(net(x, rngs=nnx.Rngs(dropout=0)))  # built in evaluation mode
+    np.testing.assert_array_equal(ev, np.asarray(net(x)))
+    net.train()
     a = np.asarray(net(x, rngs=nnx.Rngs(dropout=0)))
     b = np.asarray(net(x, rngs=nnx.Rngs(dropout=1)))
     assert not np.allclose(a, b)  # dropout active with rngs

@@ -182,6 +182,7 @@ class Trainer:
         )
         self.weights = class_weights(store.class_counts("train"), cfg.class_weight_power)
         self._weights = jnp.asarray(self.weights)
+        net.train()  # build_model returns an evaluation-mode network
         tx = _cached_optimizer(cfg.lr, cfg.warmup_steps, cfg.steps, cfg.min_lr_ratio,
                                cfg.weight_decay, cfg.clip_norm)  # fmt: skip
         optimizer = nnx.Optimizer(net, tx, wrt=nnx.Param)
