@@ -149,7 +149,7 @@ from hlsmap.classes import SURFACE_CLASSES, palette_array
 lut = palette_array()
 event_outline = np.zeros(geobox.shape, bool)
 for e in world.events:
-    if e.date.year == YEAR1 and e.kind != "flood":
+    if e.kind != "flood":  # lasting changes of both years (late ones show in the next year)
         event_outline |= e.mask
 fig, axes = plt.subplots(1, 3, figsize=(13, 4.9))
 for ax, y in zip(axes, (YEAR0, YEAR1)):
@@ -159,7 +159,7 @@ for ax, y in zip(axes, (YEAR0, YEAR1)):
 changed_map = (annual[YEAR0] != annual[YEAR1]) & (annual[YEAR0] > 0) & (annual[YEAR1] > 0)
 axes[2].imshow(lut[np.where(changed_map, annual[YEAR1], 0)], interpolation="nearest")
 axes[2].contour(event_outline, levels=[0.5], colors="k", linewidths=0.6)
-axes[2].set_title(f"new class where changed\n(black: true {YEAR1} events)", fontsize=10)
+axes[2].set_title("new class where changed\n(black: true lasting change events)", fontsize=10)
 axes[2].axis("off")
 fig.legend(handles=[Patch(color=c.color, label=c.title) for c in SURFACE_CLASSES],
            loc="lower center", ncol=5, fontsize=8, frameon=False)

@@ -125,8 +125,9 @@ for item in world.items():
         dn = np.where(raw == -9999, 0, np.clip(raw.astype(np.int32) + 1000, 1, 65535))
         path = folder / f"{gid}.{ASSETS[band]}.tif"
         write_tif(path, dn.astype(np.uint16), profile, 0)
-        assets[ASSETS[band]] = pystac.Asset(str(path.resolve()), media_type=pystac.MediaType.GEOTIFF,
-                                            roles=["data"], title=band)
+        assets[ASSETS[band]] = pystac.Asset(
+            str(path.resolve()), media_type=pystac.MediaType.GEOTIFF, roles=["data"], title=band
+        )
     with rasterio.open(item.assets[s30.qa.asset].href) as src:
         fmask, profile = src.read(1), src.profile
     path = folder / f"{gid}.{QA_ASSET}.tif"

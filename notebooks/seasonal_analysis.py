@@ -265,7 +265,10 @@ pixel_ha = stats.pixel_area_ha(geobox)
 lake_truth = (truth_maps["wet"] == WATER) & (truth_maps["dry"] != WATER)
 lake_map = (maps["wet"] == WATER) & (maps["dry"] != WATER)
 both = (lake_truth & lake_map).sum()
+# the opposite case, for honesty: water in the dry-season map but not in the wet one
+dry_only_truth = (truth_maps["dry"] == WATER) & (truth_maps["wet"] != WATER)
 lake = {
+    "dry_not_wet_truth_ha": float(dry_only_truth.sum() * pixel_ha),
     "truth_ha": float(lake_truth.sum() * pixel_ha),
     "map_ha": float(lake_map.sum() * pixel_ha),
     "overlap_share_of_truth": float(both / max(lake_truth.sum(), 1)),
@@ -273,7 +276,8 @@ lake = {
 dry_cover = pd.Series(truth_maps["dry"][lake_truth]).map(
     {c.code: c.title for c in SURFACE_CLASSES}).value_counts()
 print(f"seasonal water: {lake['truth_ha']:.1f} ha in the truth, {lake['map_ha']:.1f} ha in the "
-      f"maps ({lake['overlap_share_of_truth']:.0%} of the true area found)")
+      f"maps ({lake['overlap_share_of_truth']:.0%} of the true area found); water in the dry "
+      f"season map only (truth): {lake['dry_not_wet_truth_ha']:.1f} ha")
 if len(dry_cover):
     print("what the wet-not-dry water is in the dry season (truth, pixels):")
     print(dry_cover.to_string())
@@ -283,8 +287,9 @@ if len(dry_cover):
 # water only where it lasts most of one season and little of the other. The per-observation
 # truth shows the lake through the year: its water extent on each clear date, and every pixel
 # that is water on some dates and land on others. (In this world the water level lags the
-# rains and peaks about a month after the wet season ends - mid-dry-season-window - so the
-# wet/dry *dominant* maps can differ much less than the lake itself varies.)
+# rains and peaks about a month after the wet season ends, early in the dry-season window, so the
+# wet/dry *dominant* maps can differ much less than the lake itself varies, or even show more
+# water in the dry-season map than in the wet one: see the numbers printed above.)
 
 # %%
 obs_dates, water_share = [], []
@@ -325,7 +330,10 @@ axes[2].imshow(np.where(always_water, 2, seasonal_water.astype(int)),
                vmin=0, vmax=2, interpolation="nearest")
 axes[2].set_title("water on some dates only (truth)", fontsize=9)
 axes[2].axis("off")
-panels = (("truth", lake_truth, truth_maps["dry"]), (f"maps ({MODEL})", lake_map, maps["dry"]))
+panels = (
+    ("truth", lake_truth, truth_maps["dry"]),
+    ("maps" if model_dir is not None else "maps = truth", lake_map, maps["dry"]),
+)
 for ax, (title, m, dry) in zip(axes, panels):
     ax.imshow(np.where(dry == WATER, 2, m.astype(int)), cmap=matplotlib.colors.ListedColormap(
         ["#f2f2f2", "#419BDF", "#1c3f66"]), vmin=0, vmax=2, interpolation="nearest")
@@ -342,8 +350,8 @@ fig.savefig(OUT / "seasonal_lake.png", dpi=100)
 # reflectance checks of `clear_mask`). Pixels are grouped by their annual *true* class; the
 # curve is the median over the class's clear pixels on each observation date. Dates where less
 # than 30 % of a class's pixels are clear are skipped: on a mostly cloudy date the few pixels
-# left "clear" are largely the cloud edges Fmask missed, and their NDVI is not the land's. Grass and crops swing with the rains;
-# trees stay green; water stays negative.
+# left "clear" are largely the cloud edges Fmask missed, and their NDVI is not the land's.
+# Grass and crops swing with the rains; trees stay green; water stays negative.
 
 # %%
 red = cube["red"].values.astype(np.float32)
