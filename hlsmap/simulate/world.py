@@ -5,7 +5,8 @@ On disk (``out_dir``)::
     manifest.json                     every parameter, the observations, events, tiles, figures
     catalog.json                      static STAC catalog (relative hrefs)
     collections/hls2-l30/collection.json, collections/hls2-s30/collection.json
-    items.json                        ItemCollection of every granule (hrefs relative to out_dir)
+    items.json                        ItemCollection of every granule; hrefs are relative to
+                                      out_dir (use World.items() or catalog.json for absolute)
     granules/<HLS id>/<HLS id>.<B02|...|Fmask>.tif   (+ <HLS id>.json, the item)
     truth/annual_<year>.tif           dominant class of the year (codes 1..9)
     truth/season_<name>_<year>.tif    dominant class of the season
@@ -373,7 +374,10 @@ class World:
         """
         import pystac
 
-        return [pystac.Item.from_dict(d, preserve_dict=False) for d in self.item_dicts(base_url)]
+        return [
+            pystac.Item.from_dict(d, preserve_dict=False, migrate=False)
+            for d in self.item_dicts(base_url)
+        ]
 
     def collections(self) -> list[Any]:
         """The ``hls2-l30`` and ``hls2-s30`` collections (pystac.Collection)."""

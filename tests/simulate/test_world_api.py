@@ -25,6 +25,7 @@ def test_items_are_pc_shaped_and_valid(tiny_world: World) -> None:
         props = item.properties
         assert props["platform"] in {"Landsat 8", "Landsat 9", "Sentinel-2A", "Sentinel-2B"}
         assert props["proj:code"].startswith("EPSG:326")
+        assert props["proj:epsg"] == int(props["proj:code"][5:])
         assert len(props["proj:shape"]) == 2 and len(props["proj:transform"]) >= 6
         assert 0 <= props["eo:cloud_cover"] <= 100
         sensor = item.id.split(".")[1]
