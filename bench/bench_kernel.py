@@ -3,8 +3,9 @@
 Runs, in one process and on the same inputs:
 
 * hlsmap's jitted kernel (``Predictor.forward_batch``: model + softmax) in float32 on one CPU
-  device, float32 with one CPU device per core (batch sharded over a ``('data',)`` mesh), and
-  bfloat16 compute (sharded);
+  device, float32 with one CPU device per core (batch sharded over a ``('data',)`` mesh),
+  bfloat16 compute (sharded; XLA:CPU converts bf16 convolutions back to f32) and wide
+  convolutions as bf16 matrix products (``hlsmap.inference.fastconv``, sharded);
 * a PyTorch twin of the U-Net (same layers, the JAX weights copied in) in float32 NCHW,
   float32 channels_last and bfloat16 channels_last.
 
@@ -58,69 +59,6 @@ def flops_per_pixel(net: Any, x: np.ndarray) -> float:
     if isinstance(cost, list):
         cost = cost[0]
     return float(cost["flops"]) / (x.shape[0] * x.shape[1] * x.shape[2])
-
-
-def dots_forward(net: Any, min_channels: int = 128) -> Any:
-    """The model's forward pass with wide 3x3 convolutions as nine bf16 matrix products.
-
-    XLA's CPU backend converts bf16 *convolutions* to float32, but keeps bf16 ``dot_general``
-    with a float32 accumulator (``preferred_element_type``) on the CPU's bf16 units. Layers with
-    at least ``min_channels`` inputs run as ``sum_ij x[shifted ij] @ K[i, j]`` in bf16; narrow,
-    high-resolution layers (memory-bound) stay float32 convolutions. Normalization, ReLU and the
-    accumulation stay float32. Returns a function ``x -> softmax probabilities``.
-    """
-    import jax.numpy as jnp
-
-    bf16 = jnp.bfloat16
-
-    def conv3(c: Any, x: Any) -> Any:
-        k = c.kernel[...]
-        cin = k.shape[2]
-        y: Any
-        if cin < min_channels:
-            y = jax.lax.conv_general_dilated(
-                x.astype(jnp.float32), k, (1, 1), "SAME",
-                dimension_numbers=("NHWC", "HWIO", "NHWC"),
-            )  # fmt: skip
-        else:
-            h, w = x.shape[1], x.shape[2]
-            xp = jnp.pad(x.astype(bf16), ((0, 0), (1, 1), (1, 1), (0, 0)))
-            kb = k.astype(bf16)
-            y = sum(
-                jax.lax.dot_general(
-                    xp[:, i : i + h, j : j + w, :],
-                    kb[i, j],
-                    (((3,), (0,)), ((), ())),
-                    preferred_element_type=jnp.float32,
-                )  # fmt: skip
-                for i in range(3)
-                for j in range(3)
-            )
-        if c.bias is not None:
-            y = y + c.bias[...]
-        return y
-
-    def block(b: Any, x: Any) -> Any:
-        x = conv3(b.conv1, x)
-        x = jax.nn.relu(b.norm1(x) if b.norm1 is not None else x)
-        x = conv3(b.conv2, x)
-        return jax.nn.relu(b.norm2(x) if b.norm2 is not None else x)
-
-    def forward(x: Any) -> Any:
-        from flax import nnx
-
-        skips = []
-        for i, b in enumerate(net.down):
-            if i > 0:
-                x = nnx.max_pool(x, (2, 2), strides=(2, 2))
-            x = block(b, x)
-            skips.append(x)
-        for i in reversed(range(len(net.dec))):
-            x = net.up[i](x)
-            x = block(net.dec[i], jnp.concatenate([x, skips[i]], axis=-1))
-        return jax.nn.softmax(net.head(x).astype(jnp.float32), axis=-1)
-
-    return forward
 
 
 def torch_twin(net: Any) -> Any:
@@ -186,7 +124,8 @@ def bench_preset(preset: str, size: int, batch: int, seconds: float) -> list[dic
     """Time every variant on one preset, round-robin (fair under a shared, noisy CPU)."""
     import copy
 
-    from hlsmap.inference.predict import Predictor, make_data_mesh
+    from hlsmap.inference.fastconv import use_bf16_dots
+    from hlsmap.inference.predict import Predictor
 
     from hlsmap.model import BANDS, build_model
 
@@ -204,12 +143,10 @@ def bench_preset(preset: str, size: int, batch: int, seconds: float) -> list[dic
     ]:
         p = Predictor(net, batch_size=batch, **kw)
         variants.append((name, lambda p=p: p.forward_batch(x), p.forward_batch(x), peak))
-    # bf16 matrix products that XLA keeps (wide layers only), batch sharded over all devices
-    sh = jax.sharding.NamedSharding(make_data_mesh(), jax.sharding.PartitionSpec("data"))
-    fwd = jax.jit(dots_forward(net), in_shardings=sh, out_shardings=sh)
-    xs = jax.device_put(x, sh)
+    # wide convolutions as bf16 matrix products that XLA keeps (hlsmap.inference.fastconv)
+    p = Predictor(use_bf16_dots(net), batch_size=batch)
     name = f"jax bf16 dots>=128ch, {len(devices)} dev"
-    variants.append((name, lambda: fwd(xs).block_until_ready(), np.asarray(fwd(xs)), PEAK_BF16))
+    variants.append((name, lambda p=p: p.forward_batch(x), p.forward_batch(x), PEAK_BF16))
     try:
         import torch
     except ImportError:

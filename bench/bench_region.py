@@ -88,7 +88,7 @@ def main() -> None:
     ap.add_argument("--time-batch", type=int, default=8)
     ap.add_argument("--preset", default="small")
     ap.add_argument("--model", default=None, help="a saved model (default: untrained preset)")
-    ap.add_argument("--bf16", action="store_true")
+    ap.add_argument("--precision", default=None, help="None, bfloat16 or bf16_dots")
     ap.add_argument("--threads", type=int, default=None, help="tiles at once (1 worker)")
     ap.add_argument("--work", default="/tmp/hlsmap-bench-region")
     ap.add_argument("--no-memory", action="store_true", help="skip the tile-memory run")
@@ -107,11 +107,12 @@ def main() -> None:
     out = work / "out"
     shutil.rmtree(out, ignore_errors=True)
     options = dict(window=args.window, overlap=args.overlap, time_batch=args.time_batch,
-                   compute_dtype="bfloat16" if args.bf16 else None)  # fmt: skip
+                   compute_dtype=args.precision)  # fmt: skip
     config = RunConfig(tile_size=args.tile_size, halo=args.halo, options=TileOptions(**options),
                        threads_per_worker=args.threads)  # fmt: skip
+    precision = f" {args.precision}" if args.precision else ""
     print(f"{len(items)} granules, grid {world.geobox.shape}, tiles of {args.tile_size} px "
-          f"(+{args.halo} halo), model {args.preset}{' bf16' if args.bf16 else ''}")  # fmt: skip
+          f"(+{args.halo} halo), model {args.preset}{precision}")  # fmt: skip
     t0 = time.perf_counter()
     res = run_region(items, world.geobox, model, out, [Period.year(world.year)], config=config,
                      progress=True)  # fmt: skip

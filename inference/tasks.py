@@ -48,7 +48,9 @@ class TileOptions:
         min_valid: valid observations a pixel needs to be mapped.
         retries: extra attempts after a read failure.
         retry_wait: seconds before the first retry (doubles each time).
-        compute_dtype: ``None`` (the model's own) or ``"bfloat16"``.
+        compute_dtype: ``None`` (the model's own), ``"bfloat16"`` (everything in bf16: GPUs)
+            or ``"bf16_dots"`` (CPU: wide convolutions as bf16 matrix products, see
+            :mod:`hlsmap.inference.fastconv`).
         output: per-observation output handed to consensus (``"probs"``).
         loader: replaces :func:`hlsmap.cube.load_cube` (same signature; called once per time
             batch with ``chunks=None``); for tests and custom data sources. Must be picklable
@@ -159,7 +161,11 @@ def get_predictor(
 
             net, meta = load_model(model_dir)
             dtype = None
-            if options.compute_dtype is not None:
+            if options.compute_dtype == "bf16_dots":
+                from hlsmap.inference.fastconv import use_bf16_dots
+
+                net = use_bf16_dots(net)
+            elif options.compute_dtype is not None:
                 import jax.numpy as jnp
 
                 dtype = jnp.dtype(options.compute_dtype)

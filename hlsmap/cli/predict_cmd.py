@@ -57,7 +57,13 @@ def predict_cmd(
     rule: Annotated[str, typer.Option(help="mean_prob, mode or weighted_mode.")] = "mean_prob",
     min_valid: Annotated[int, typer.Option(help="Clear observations a pixel needs.")] = 1,
     retries: Annotated[int, typer.Option(help="Retries of a tile whose reads fail.")] = 2,
-    bf16: Annotated[bool, typer.Option("--bf16", help="Run the model in bfloat16.")] = False,
+    precision: Annotated[
+        str,
+        typer.Option(
+            help="f32; bf16 (all compute in bfloat16: GPUs); bf16-dots (CPUs: wide "
+            "convolutions as bfloat16 matrix products, which XLA:CPU keeps in bf16)."
+        ),
+    ] = "f32",
     scheme: Annotated[str, typer.Option(help="Class scheme of the class COGs: v1 or v2.")] = "v1",
     scheduler: Annotated[
         str | None,
@@ -81,6 +87,9 @@ def predict_cmd(
         periods.insert(0, Period.year(year))
     if not periods:
         raise ConfigError("say what to map: --year 2024 and/or --period 2024-01-01/2024-06-30")
+    dtypes = {"f32": None, "bf16": "bfloat16", "bf16-dots": "bf16_dots"}
+    if precision not in dtypes:
+        raise ConfigError(f"--precision {precision!r}: use f32, bf16 or bf16-dots")
     region = region_from_options(bbox, geojson, tile)
     options = TileOptions(
         window=window,
@@ -90,7 +99,7 @@ def predict_cmd(
         rule=rule,
         min_valid=min_valid,
         retries=retries,
-        compute_dtype="bfloat16" if bf16 else None,
+        compute_dtype=dtypes[precision],
     )
     config = RunConfig(
         tile_size=tile_size,

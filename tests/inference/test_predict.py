@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -203,3 +204,25 @@ def test_blank_pixels_are_not_valid_when_band_names_are_known() -> None:
     bands[0, :4, :, :3] = 0  # zero visible reflectance: not a surface observation
     (pred,) = p.predict_observations(bands, fmask, ["L30"])
     assert pred.observed.all() and not pred.valid[:4].any() and pred.valid[4:].all()
+
+
+def test_bf16_dot_convolutions_match_float32() -> None:
+    from flax import nnx
+    from hlsmap.inference.fastconv import use_bf16_dots
+
+    net = nnx.Sequential(
+        nnx.Conv(6, 16, (3, 3), rngs=nnx.Rngs(0)),
+        nnx.relu,
+        nnx.Conv(16, 10, (3, 3), rngs=nnx.Rngs(1)),
+    )
+    fast = use_bf16_dots(net, min_channels=16)  # the second conv switches to bf16 dots
+    fast_conv: Any = fast.layers[2]
+    orig_conv: Any = net.layers[2]
+    assert fast_conv.conv_general_dilated is not orig_conv.conv_general_dilated
+    assert orig_conv.conv_general_dilated.__name__ == "conv_general_dilated"  # untouched
+    x = np.random.default_rng(0).normal(size=(2, 24, 20, 6)).astype(np.float32)
+    a = np.asarray(net(x))
+    b = np.asarray(fast(x))
+    assert b.dtype == np.float32 and b.shape == a.shape
+    np.testing.assert_allclose(b, a, atol=0.05 * np.abs(a).max())
+    assert (a.argmax(-1) == b.argmax(-1)).mean() > 0.97
