@@ -77,7 +77,9 @@ def _model(cfg: DemoConfig) -> Path:
     """The model the demo maps with (shipped, given, or trained now on another world)."""
     if cfg.model is not None:
         return cfg.model
-    if not cfg.train and (DEMO_MODEL / "metadata.json").exists():
+    from hlsmap.model import METADATA_FILE
+
+    if not cfg.train and (DEMO_MODEL / METADATA_FILE).exists():
         _say(f"using the shipped demo model {DEMO_MODEL} (trained on a synthetic world, seed 1)")
         return DEMO_MODEL
     from hlsmap.training.chip_sources import build_chips

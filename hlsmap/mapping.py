@@ -253,6 +253,14 @@ def run_map(cfg: MapConfig, *, client: Any = None, progress: bool = True) -> Map
         )  # fmt: skip
         pixel_obs += result.pixel_observations
         failed += len(result.failed)
+        if result.failed and len(result.failed) == result.tiles:
+            from hlsmap.errors import TileFailedError
+
+            reason = next(iter(result.failed.values()))
+            raise TileFailedError(
+                f"every tile of {year} failed; the first said: {reason}. The run log is "
+                f"{work / 'run.log'}; fix the cause and rerun (finished tiles are kept)"
+            )
         made = _products(out, work, periods, plan.geobox, cfg, {**props, "hlsmap:year": year})
         annual[year] = out / f"hlsmap-annual-{year}" / "class.tif"
         products.update(made)
