@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck pytest slow bench clean
+.PHONY: demo demo-model test lint typecheck pytest slow bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,13 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/hlsmap demo --out demo-out
+
+# Retrain the shipped demo weights (hlsmap/data/demo-model) on a world of their own (seed 1).
+demo-model: $(STAMP)
+	$(BIN)/python -c "from pathlib import Path; from hlsmap.demo import DemoConfig, \
+	train_demo_model; print(train_demo_model(DemoConfig(), Path('build/demo-train')))"
+	rm -rf hlsmap/data/demo-model && mkdir -p hlsmap/data
+	cp -r build/demo-train/train/model hlsmap/data/demo-model
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -59,11 +59,13 @@ def _say(msg: str) -> None:
     console.print(f"[bold cyan]demo[/] {msg}")
 
 
-def _world(cfg: DemoConfig, seed: int, folder: Path) -> Any:
+def _world(cfg: DemoConfig, seed: int, folder: Path, years: int | None = None) -> Any:
     """Simulate the world, or reopen it when a previous run wrote the same one."""
     from hlsmap.simulate import World, WorldConfig, simulate_world
 
-    wcfg = WorldConfig(seed=seed, size=cfg.size, year=2023, years=cfg.years, climate=cfg.climate)
+    wcfg = WorldConfig(
+        seed=seed, size=cfg.size, year=2023, years=years or cfg.years, climate=cfg.climate
+    )
     if (folder / "manifest.json").exists():
         world = World.open(folder)
         if world.config == wcfg:
@@ -73,32 +75,41 @@ def _world(cfg: DemoConfig, seed: int, folder: Path) -> Any:
     return simulate_world(wcfg, folder)
 
 
-def _model(cfg: DemoConfig) -> Path:
-    """The model the demo maps with (shipped, given, or trained now on another world)."""
-    if cfg.model is not None:
-        return cfg.model
-    from hlsmap.model import METADATA_FILE
+def train_demo_model(cfg: DemoConfig, out: Path) -> Path:
+    """Train the demo model on a world of its own (seed + 1, one year); return its folder.
 
-    if not cfg.train and (DEMO_MODEL / METADATA_FILE).exists():
-        _say(f"using the shipped demo model {DEMO_MODEL} (trained on a synthetic world, seed 1)")
-        return DEMO_MODEL
+    ``make demo-model`` runs this and copies the result into the package as the shipped demo
+    weights, so the demo never evaluates a model on the world it was trained on.
+    """
+    import dataclasses
+
     from hlsmap.training.chip_sources import build_chips
     from hlsmap.training.configs import get_config
     from hlsmap.training.train import train
 
-    train_world = _world(cfg, cfg.seed + 1, cfg.out / "train-world")
-    chips = cfg.out / "chips"
-    if not (chips / "zarr.json").exists() and not (chips / ".zattrs").exists():
+    train_world = _world(cfg, cfg.seed + 1, out / "train-world", years=1)
+    chips = out / "chips.zarr"
+    if not chips.exists():
         _say("cutting training chips from the training world")
         build_chips(train_world.root, chips)
     tcfg = get_config("cpu")
     if cfg.train_steps:
-        import dataclasses
-
         tcfg = dataclasses.replace(tcfg, steps=cfg.train_steps)
     _say(f"training the {tcfg.preset} U-Net for {tcfg.steps} steps")
-    result = train(tcfg, chips, cfg.out / "train", resume=True)
+    result = train(tcfg, chips, out / "train", resume=True)
     return Path(result.model_dir)
+
+
+def _model(cfg: DemoConfig) -> Path:
+    """The model the demo maps with (shipped, given, or trained now on another world)."""
+    from hlsmap.model import METADATA_FILE
+
+    if cfg.model is not None:
+        return cfg.model
+    if not cfg.train and (DEMO_MODEL / METADATA_FILE).exists():
+        _say(f"using the shipped demo model {DEMO_MODEL} (trained on a synthetic world, seed 1)")
+        return DEMO_MODEL
+    return train_demo_model(cfg, Path(cfg.out))
 
 
 def _confusion_metrics(truth: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
