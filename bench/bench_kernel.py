@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from typing import Any
+from typing import Any, cast
 
 # One CPU device per core, decided before JAX initializes.
 _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -64,9 +64,8 @@ def flops_per_pixel(net: Any, x: np.ndarray) -> float:
 def torch_twin(net: Any) -> Any:
     """The same U-Net in PyTorch, with the JAX model's weights."""
     import torch
+    from flax import nnx
     from torch import nn
-
-    cfg = net.config
 
     def conv(c: Any) -> nn.Conv2d:
         k = np.asarray(c.kernel[...])  # (kh, kw, cin, cout)
@@ -79,6 +78,14 @@ def torch_twin(net: Any) -> Any:
     def norm(n: Any) -> nn.Module:
         if n is None:
             return nn.Identity()
+        if isinstance(n, nnx.BatchNorm):  # inference: running statistics
+            n = cast(Any, n)
+            bn = nn.BatchNorm2d(n.scale.shape[0], eps=n.epsilon)
+            bn.weight.data = torch.from_numpy(np.asarray(n.scale[...]).copy())
+            bn.bias.data = torch.from_numpy(np.asarray(n.bias[...]).copy())
+            bn.running_mean = torch.from_numpy(np.asarray(n.mean[...]).copy())
+            bn.running_var = torch.from_numpy(np.asarray(n.var[...]).copy())
+            return bn
         g = nn.GroupNorm(n.num_groups, n.scale.shape[0], eps=n.epsilon)
         g.weight.data = torch.from_numpy(np.asarray(n.scale[...]).copy())
         g.bias.data = torch.from_numpy(np.asarray(n.bias[...]).copy())
@@ -116,7 +123,6 @@ def torch_twin(net: Any) -> Any:
                 x = self.dec[i](torch.cat([x, skips[i]], dim=1))
             return torch.softmax(self.head(x).float(), dim=1)
 
-    assert cfg.norm in ("group", "none"), "twin covers group norm and no norm"
     return TwinUNet().eval()
 
 
