@@ -268,10 +268,12 @@ class Predictor:
         for t, sensor in enumerate(sensors):
             x[t] = self.normalize(bands[t], sensor)
         x[~observed] = 0.0  # partially filled pixels count as fill everywhere
-        probs = self.predict_probs(x, skip=~observed)
         flagged = (fmask & FMASK_INVALID_BITS) != 0
         if self._visible:
             flagged |= bands[..., self._visible].astype(np.int32).sum(axis=-1) <= 0
+        # Flagged pixels can never be valid, so windows holding nothing else are not run: in
+        # cloudy seasons whole observations of a tile cost nothing.
+        probs = self.predict_probs(x, skip=~observed | flagged)
         results = []
         for t in range(bands.shape[0]):
             results.append(
@@ -341,7 +343,8 @@ def _finish(
         q = np.rint(np.clip(probs, 0.0, 1.0) * 255.0).astype(np.uint8)
         q[~observed] = 0
         return ObservationPrediction(q, None, None, observed, valid, time, sensor)
-    cls = np.where(observed, arg + 1, 0).astype(np.uint8)
+    predicted = observed & (probs.sum(axis=-1) > 0)  # windows that were not run: no class
+    cls = np.where(predicted, arg + 1, 0).astype(np.uint8)
     conf = np.rint(np.max(probs, axis=-1) * 255.0).astype(np.uint8)
     conf[~observed] = 0
     return ObservationPrediction(None, cls, conf, observed, valid, time, sensor)

@@ -226,3 +226,28 @@ def test_bf16_dot_convolutions_match_float32() -> None:
     assert b.dtype == np.float32 and b.shape == a.shape
     np.testing.assert_allclose(b, a, atol=0.05 * np.abs(a).max())
     assert (a.argmax(-1) == b.argmax(-1)).mean() > 0.97
+
+
+def test_windows_of_only_flagged_pixels_are_not_run(rule: Predictor) -> None:
+    bands, fmask = _scene(t=2, h=64, w=64)
+    fmask[0] = 0b0000_0010  # observation 0: cloud everywhere (Fmask)
+    fmask[1, :32, :32] = 0b0000_1000  # observation 1: one window's area all shadow
+    calls = []
+    real = rule._forward
+
+    def counting(state, batch, weights):
+        calls.append(int(batch.shape[0]))
+        return real(state, batch, weights)
+
+    rule._forward = counting
+    try:
+        preds = rule.predict_observations(bands, fmask, ["L30", "L30"], output="class")
+    finally:
+        rule._forward = real
+    p0, p1 = preds
+    assert p0.observed.all() and not p0.valid.any() and (p0.cls == 0).all()
+    assert p1.valid[40:, 40:].all() and (p1.cls[40:, 40:] > 0).all()
+    # 3x3 windows per observation (32 px, overlap 8 on 64 px); observation 0 runs none and
+    # observation 1 skips the one window wholly inside its shadow: 8 of 18 windows run
+    assert len(rule.plan(64, 64).origins) == 9
+    assert len(calls) == -(-8 // rule.batch_size)
