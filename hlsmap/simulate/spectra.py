@@ -144,10 +144,9 @@ def surface_reflectance(
 
     def flooded(idx):  # type: ignore[no-untyped-def]
         g = np.clip(0.45 + 0.55 * green + 0.05 * tm[idx], 0.1, 1.0)
-        # Emergent plants over standing water: green-NIR of leaves with the SWIR of water.
-        wet = np.clip(0.5 + 0.08 * tm[idx] + 0.05 * tf[idx], 0.3, 0.75)
+        wet = np.clip(0.45 + 0.08 * tm[idx] + 0.05 * tf[idx], 0.25, 0.7)
         veg = 1.0 - wet
-        return _mix({"water": wet, "leaf": veg * g, "dry_veg": veg * (1 - g) * 0.8})
+        return _mix({"water": wet, "leaf": veg * g * 0.85, "dry_veg": veg * (1 - g) * 0.8})
 
     def crops(idx):  # type: ignore[no-untyped-def]
         pid = land.parcel[idx]
@@ -155,7 +154,7 @@ def surface_reflectance(
         d = np.clip(crop_d[pid] * (1 + 0.05 * tf[idx]), 0.0, 1.0 - g)
         soil = np.clip(1.0 - g - d, 0.0, 1.0)
         # Tilled fields are darker (moist, rough) than natural bare ground.
-        dry_share = np.clip(0.15 + 0.1 * land.soil[idx], 0.0, 0.4)
+        dry_share = np.clip(0.25 + 0.15 * land.soil[idx], 0.0, 0.6)
         return _mix(
             {
                 "leaf": g,
@@ -166,24 +165,23 @@ def surface_reflectance(
         )
 
     def scrub(idx):  # type: ignore[no-untyped-def]
-        # Dark shrub crowns scattered on bright, dry ground: a speckled, high-contrast texture.
-        shrub = np.clip(0.4 + 0.22 * tf[idx] + 0.1 * tm[idx], 0.08, 0.85)
+        shrub = np.clip(0.42 + 0.18 * tf[idx] + 0.08 * tm[idx], 0.1, 0.8)
         g = 0.45 + 0.4 * green
         shade = shrub * 0.3
         ground = 1.0 - shrub
         return _mix(
             {
-                "leaf": (shrub - shade) * g * 0.75,
-                "dry_veg": (shrub - shade) * (1 - g) + ground * 0.15,
-                "soil_dry": ground * 0.85,
+                "leaf": (shrub - shade) * g * 0.8,
+                "dry_veg": (shrub - shade) * (1 - g) + ground * 0.2,
+                "soil_dry": ground * 0.8,
             }
         )
 
     def built(idx):  # type: ignore[no-untyped-def]
         road = land.road[idx]
-        veg = np.clip(0.12 + 0.1 * tf[idx] + 0.05 * tm[idx], 0.0, 0.4)
+        veg = np.clip(0.15 + 0.12 * tf[idx] + 0.05 * tm[idx], 0.0, 0.45)
         veg = np.where(road, veg * 0.4, veg)
-        shade = np.clip(0.1 + 0.05 * tf[idx], 0.02, 0.25)
+        shade = np.clip(0.14 + 0.06 * tf[idx], 0.02, 0.3)
         hard = 1.0 - veg - shade
         roof_share = np.where(road, 0.15, np.clip(0.7 + 0.15 * tf[idx], 0.3, 1.0))
         parts = {
