@@ -10,16 +10,23 @@ from hlsmap.training.configs.base import AugmentConfig, TrainConfig
 
 from hlsmap.errors import ConfigError
 
-CPU = TrainConfig(preset="small", steps=1500, batch_size=16, crop=48, lr=3e-3, warmup_steps=100)
-"""Default CPU experiment: the ``small`` U-Net (118k parameters) on the synthetic world.
+CPU = TrainConfig(
+    preset="small", steps=1000, batch_size=16, crop=64, lr=3e-3, warmup_steps=60,
+    class_weight_power=0.25, indices=("ndvi", "ndwi", "mndwi", "ndbi"),
+)  # fmt: skip
+"""Default CPU experiment: the ``small`` U-Net (118k parameters, BatchNorm) + 4 spectral indices.
 
 Command::
 
-    hlsmap simulate world/ && hlsmap chips world/ chips/ && hlsmap train chips/ run/ --config cpu
+    hlsmap simulate world/
+    hlsmap chips world/ chips.zarr --every 2
+    hlsmap train chips.zarr run/ --config cpu
 
-Expected: about 8 minutes on a 2-core CPU (at ~2e5 px/s); on clear pixels of held-out
-observations >= 90% overall accuracy and >= 0.8 F1 on every class covering >= 1% of the area
-(``hlsmap evaluate run/model chips/`` or ``bench/bench_train.py`` prints the figures).
+Expected (measured on the shared 2-core dev box, world seed 0, 512 px, 81 observations):
+1000 steps in ~7 minutes (404 s loop at ~166k px/s, 420 s with evaluation); on clear pixels of
+held-out observations 90.2% overall accuracy, kappa 0.878, F1 >= 0.81 on every class (grass
+0.816 is the weakest: single-date grass/crops/trees confusion). ``hlsmap evaluate run/
+chips.zarr`` prints the table; ``bench/bench_train.py`` runs the whole chain.
 """
 
 GPU = TrainConfig(

@@ -147,10 +147,18 @@ class TrainConfig:
         return self.replace(**changes)
 
     def replace(self, **changes: Any) -> TrainConfig:
-        """A copy with ``changes`` applied (``None`` values are ignored: unset CLI options)."""
+        """A copy with ``changes`` applied (``None`` values are ignored: unset CLI options).
+
+        Shortening ``steps`` below the warm-up (without giving ``warmup_steps``) scales the
+        warm-up to a tenth of the run.
+        """
         changes = {k: v for k, v in changes.items() if v is not None}
         known = {f.name for f in dataclasses.fields(self)}
         unknown = set(changes) - known
         if unknown:
             raise ConfigError(f"unknown training options {sorted(unknown)}")
+        steps = changes.get("steps")
+        if steps is not None and "warmup_steps" not in changes and self.warmup_steps >= steps:
+            # a short run of a long config: keep the warm-up a tenth of the run
+            changes["warmup_steps"] = int(steps) // 10
         return dataclasses.replace(self, **changes)
