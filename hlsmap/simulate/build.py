@@ -23,14 +23,16 @@ from pyproj import Transformer
 from shapely.geometry import Polygon, mapping
 from shapely.geometry.polygon import orient
 
+from hlsmap.simulate.climate import CLIMATES
 from hlsmap.simulate.config import WorldConfig
-from hlsmap.simulate.events import ChangeEvent, make_events
+from hlsmap.simulate.events import ChangeEvent, make_events, period
 from hlsmap.simulate.landscape import Landscape, make_landscape
 from hlsmap.simulate.render import render
 from hlsmap.simulate.schedule import Observation, make_schedule
 from hlsmap.simulate.spectra import BAND_NAMES
 from hlsmap.simulate.stacitems import granule_id
 from hlsmap.simulate.tiles import RESOLUTION, Grid, Tile
+from hlsmap.simulate.truth import dominant, sample_dates, season_days
 from hlsmap.simulate.writer import write_cog, write_granule
 
 ProgressFn = Callable[[int, int], None]
@@ -243,3 +245,37 @@ def class_fractions(codes: np.ndarray) -> dict[str, float]:
     counts = np.bincount(codes.ravel(), minlength=11)
     total = max(1, int(counts[1:10].sum()))
     return {BY_CODE[c].name: round(float(counts[c]) / total, 4) for c in range(1, 10)}
+
+
+def write_truth(out: Path, scene: Scene) -> tuple[dict[str, str], dict[str, dict[str, float]]]:
+    """Write the annual, season and event truth COGs; return their paths and class shares."""
+    config, grid = scene.config, scene.grid
+    climate = CLIMATES[config.climate]
+    first, last = period(config)
+    land, events = scene.land, scene.events
+    truth_files: dict[str, str] = {}
+    fractions: dict[str, dict[str, float]] = {}
+    for year in range(first.year, last.year + 1):
+        lo, hi = max(first, dt.date(year, 1, 1)), min(last, dt.date(year, 12, 31))
+        annual = dominant(land, events, climate, sample_dates(lo, hi))
+        path = f"truth/annual_{year}.tif"
+        write_cog(out / path, annual, grid.transform, grid.crs, 0, config.compress, palette=True)
+        truth_files[f"annual_{year}"] = path
+        fractions[str(year)] = class_fractions(annual)
+        for name in climate.seasons:
+            days = season_days(climate, name, year, first, last)
+            if not days:
+                continue
+            season = dominant(land, events, climate, days)
+            path = f"truth/season_{name}_{year}.tif"
+            write_cog(
+                out / path, season, grid.transform, grid.crs, 0, config.compress, palette=True
+            )
+            truth_files[f"season_{name}_{year}"] = path
+    event_ids = np.zeros(land.classes.shape, dtype=np.uint8)
+    for ev in events:
+        event_ids[ev.mask] = ev.id
+    write_cog(out / "truth/events.tif", event_ids, grid.transform, grid.crs, 0, config.compress)
+    write_json(out / "truth/events.json", [ev.to_json() for ev in events])
+
+    return truth_files, fractions

@@ -28,20 +28,13 @@ from typing import Any
 import numpy as np
 
 from hlsmap.errors import ConfigError, OutputError
-from hlsmap.simulate.build import (
-    ProgressFn,
-    build_scene,
-    class_fractions,
-    footprint,
-    render_all,
-    write_json,
-)
+from hlsmap.simulate.build import ProgressFn, build_scene, render_all, write_json, write_truth
+from hlsmap.simulate.catalog import write_catalog
 from hlsmap.simulate.climate import CLIMATES
 from hlsmap.simulate.config import WorldConfig
 from hlsmap.simulate.events import ChangeEvent, period
-from hlsmap.simulate.stacitems import COLLECTION_IDS, collection_dict, item_dict
-from hlsmap.simulate.truth import dominant, sample_dates, season_days
-from hlsmap.simulate.writer import read_cog, write_cog
+from hlsmap.simulate.stacitems import COLLECTION_IDS
+from hlsmap.simulate.writer import read_cog
 
 FORMAT_VERSION = 1
 _MANIFEST = "manifest.json"
@@ -104,129 +97,8 @@ def simulate_world(
     first, last = period(config)
     observations = render_all(scene, out, workers, progress)
 
-    # --- STAC: items, collections, catalog, ItemCollection ---------------------------
-    items: list[dict[str, Any]] = []
-    for obs in observations:
-        for g in obs["granules"]:
-            geom, bbox = footprint(grid, g["footprint_px"])
-            tile = next(t for t in grid.tiles if t.name == g["tile"])
-            left, top = tile.transform.c, tile.transform.f
-            extent = tile.size * 30.0
-            item = item_dict(
-                gid=g["id"],
-                sensor=obs["sensor"],
-                platform=obs["platform"],
-                when=dt.datetime.fromisoformat(g["datetime"]),
-                geometry=geom,
-                bbox=(bbox[0], bbox[1], bbox[2], bbox[3]),
-                epsg=grid.epsg,
-                shape=(tile.size, tile.size),
-                transform=tuple(tile.transform)[:6],
-                proj_bbox=(left, top - extent, left + extent, top),
-                cloud_cover=g["cloud_cover"],
-                sun_azimuth=obs["sun_azimuth"],
-                sun_elevation=90.0 - obs["sun_zenith"],
-                view_zenith=obs["view_zenith"],
-                hrefs={k: f"granules/{g['id']}/{f}" for k, f in g["files"].items()},
-            )
-            cid = COLLECTION_IDS[obs["sensor"]]
-            item["links"] = [
-                {
-                    "rel": "collection",
-                    "type": "application/json",
-                    "href": f"collections/{cid}/collection.json",
-                }
-            ]
-            items.append(item)
-            # The item beside its files, with relative links for the static catalog.
-            local = json.loads(json.dumps(item))
-            for asset in local["assets"].values():
-                asset["href"] = "./" + asset["href"].rsplit("/", 1)[1]
-            local["links"] = [
-                {"rel": "root", "href": "../../catalog.json", "type": "application/json"},
-                {
-                    "rel": "parent",
-                    "href": f"../../collections/{cid}/collection.json",
-                    "type": "application/json",
-                },
-                {
-                    "rel": "collection",
-                    "href": f"../../collections/{cid}/collection.json",
-                    "type": "application/json",
-                },
-            ]
-            write_json(out / "granules" / g["id"] / f"{g['id']}.json", local)
-    band_keys = {
-        "L30": ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "Fmask"],
-        "S30": ["B01", "B02", "B03", "B04", "B8A", "B11", "B12", "Fmask"],
-    }
-    start = dt.datetime.combine(first, dt.time(), dt.UTC)
-    end = dt.datetime.combine(last, dt.time(23, 59, 59), dt.UTC)
-    catalog_links: list[dict[str, str]] = [
-        {"rel": "root", "href": "./catalog.json", "type": "application/json"}
-    ]
-    for sensor, cid in COLLECTION_IDS.items():
-        keys = band_keys[sensor] if config.coastal else band_keys[sensor][1:]
-        coll = collection_dict(sensor, grid.bbox, start, end, keys)
-        coll["links"] = [
-            {"rel": "root", "href": "../../catalog.json", "type": "application/json"},
-            {"rel": "parent", "href": "../../catalog.json", "type": "application/json"},
-        ] + [
-            {
-                "rel": "item",
-                "href": f"../../granules/{it['id']}/{it['id']}.json",
-                "type": "application/geo+json",
-            }
-            for it in items
-            if it["collection"] == cid
-        ]
-        write_json(out / "collections" / cid / "collection.json", coll)
-        catalog_links.append(
-            {
-                "rel": "child",
-                "href": f"./collections/{cid}/collection.json",
-                "type": "application/json",
-                "title": cid,
-            }
-        )
-    write_json(
-        out / "catalog.json",
-        {
-            "type": "Catalog",
-            "stac_version": "1.0.0",
-            "id": "hlsmap-synthetic-world",
-            "description": f"Synthetic HLS world (seed {config.seed}, {config.climate})",
-            "links": catalog_links,
-        },
-    )
-    write_json(out / "items.json", {"type": "FeatureCollection", "features": items})
-
-    # --- truth: annual, seasons, events ----------------------------------------------
-    land, events = scene.land, scene.events
-    truth_files: dict[str, str] = {}
-    fractions: dict[str, dict[str, float]] = {}
-    for year in range(first.year, last.year + 1):
-        lo, hi = max(first, dt.date(year, 1, 1)), min(last, dt.date(year, 12, 31))
-        annual = dominant(land, events, climate, sample_dates(lo, hi))
-        path = f"truth/annual_{year}.tif"
-        write_cog(out / path, annual, grid.transform, grid.crs, 0, config.compress, palette=True)
-        truth_files[f"annual_{year}"] = path
-        fractions[str(year)] = class_fractions(annual)
-        for name in climate.seasons:
-            days = season_days(climate, name, year, first, last)
-            if not days:
-                continue
-            season = dominant(land, events, climate, days)
-            path = f"truth/season_{name}_{year}.tif"
-            write_cog(
-                out / path, season, grid.transform, grid.crs, 0, config.compress, palette=True
-            )
-            truth_files[f"season_{name}_{year}"] = path
-    event_ids = np.zeros(land.classes.shape, dtype=np.uint8)
-    for ev in events:
-        event_ids[ev.mask] = ev.id
-    write_cog(out / "truth/events.tif", event_ids, grid.transform, grid.crs, 0, config.compress)
-    write_json(out / "truth/events.json", [ev.to_json() for ev in events])
+    items = write_catalog(out, scene, observations)
+    truth_files, fractions = write_truth(out, scene)
 
     counts = {"L30": 0, "S30": 0}
     for obs in observations:
@@ -254,7 +126,7 @@ def simulate_world(
             "every 5th day of the period; ties to the lower code"
         ),
         "truth": truth_files,
-        "events": [ev.to_json() for ev in events],
+        "events": [ev.to_json() for ev in scene.events],
         "observations": [
             {k: v for k, v in obs.items() if k != "granules"}
             | {"granules": [g["id"] for g in obs["granules"]]}
