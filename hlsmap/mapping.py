@@ -67,6 +67,30 @@ def _period_names(cfg: MapConfig) -> list[str]:
     return names
 
 
+def check_model(cfg: MapConfig) -> Any:
+    """Read the model's metadata and check every sensor of the run provides its bands.
+
+    Raises:
+        ModelError: the model folder is missing or not a model.
+        ConfigError: a sensor lacks one of the model's bands.
+    """
+    from hlsmap.errors import ConfigError
+    from hlsmap.model import read_metadata
+    from hlsmap.sensors import get_sensor
+
+    meta = read_metadata(cfg.model)
+    for name in cfg.sensors:
+        sensor = get_sensor(name)
+        missing = [b for b in meta.bands if b not in sensor.bands]
+        if missing:
+            raise ConfigError(
+                f"the model needs band(s) {', '.join(missing)} that sensor {sensor.name} does not "
+                f"provide (it has {', '.join(sensor.bands)}); drop {sensor.name} from --sensors "
+                "or use a model trained on the bands every sensor has"
+            )
+    return meta
+
+
 def plan_map(cfg: MapConfig) -> MapPlan:
     """Search the catalog and size the run; reads no pixels."""
     from odc.geo.geom import Geometry
@@ -226,6 +250,7 @@ def run_map(cfg: MapConfig, *, client: Any = None, progress: bool = True) -> Map
     start = time.perf_counter()
     out = Path(cfg.out)
     _check_out(out)
+    check_model(cfg)
     cfg.write(out / "run-config.json")
     plan = plan_map(cfg)
     write_plan(plan, out)

@@ -140,3 +140,25 @@ def test_config_file_and_cli_override(tmp_path: Path) -> None:
     assert cfg.seasons == ("wet=11-04", "dry=05-10")
     written = cfg.write(tmp_path / "resolved.json")
     assert json.loads(written.read_text())["tile"] == "T13RCN"
+
+
+def test_model_whose_bands_a_sensor_lacks(served_world, tmp_path: Path) -> None:
+    from hlsmap.model import ModelMetadata, build_model, read_metadata, save_model
+
+    bands = ("blue", "green", "red", "nir08", "swir16", "swir22", "rededge1")
+    norm = {s: {"mean": [0.1] * 7, "std": [0.1] * 7} for s in ("L30", "S30")}
+    net = build_model("tiny", bands=bands)
+    meta = ModelMetadata(bands=bands, normalization=norm, config=net.config, preset="tiny")
+    model = tmp_path / "rededge-model"
+    save_model(model, net, meta)
+    assert read_metadata(model).bands == bands
+    cfg = MapConfig(
+        year=2024,
+        out=str(tmp_path / "o"),
+        model=str(model),
+        bbox=served_world.world.bbox,
+        source=served_world.api,
+    )
+    with pytest.raises(ConfigError, match="rededge1.*sensor L30"):
+        run_map(cfg, progress=False)
+    assert not (tmp_path / "o" / "run-config.json").exists()  # refused before any work
