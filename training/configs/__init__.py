@@ -23,7 +23,8 @@ Command::
     hlsmap train chips.zarr run/ --config cpu
 
 Expected (measured on the shared 2-core dev box, world seed 0, 512 px, 81 observations):
-1000 steps in ~7 minutes (404 s loop at ~166k px/s, 420 s with evaluation); on clear pixels of
+1000 steps in 6-7 minutes (336 s loop at 197k px/s, 404 s at 166k px/s under other jobs' load;
++10-15 s evaluation; runs are bit-for-bit reproducible); on clear pixels of
 held-out observations 90.2% overall accuracy, kappa 0.878, F1 >= 0.81 on every class (grass
 0.816 is the weakest: single-date grass/crops/trees confusion). ``hlsmap evaluate run/
 chips.zarr`` prints the table; ``bench/bench_train.py`` runs the whole chain.
