@@ -132,7 +132,6 @@ def bench_preset(preset: str, size: int, batch: int, seconds: float) -> list[dic
 
     from hlsmap.inference.fastconv import use_bf16_dots
     from hlsmap.inference.predict import Predictor
-
     from hlsmap.model import BANDS, build_model
 
     net = build_model(preset, bands=BANDS, seed=0, dtype="float32")

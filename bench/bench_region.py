@@ -96,7 +96,6 @@ def main() -> None:
 
     from hlsmap.inference.runner import RunConfig, run_region
     from hlsmap.inference.tasks import TileOptions
-
     from hlsmap.periods import Period
 
     work = Path(args.work)

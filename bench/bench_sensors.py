@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
 from hlsmap.sensors import get_sensor
 
 SIZE = 3660

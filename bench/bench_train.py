@@ -21,6 +21,7 @@ def throughput(preset: str, batch: int, crop: int, steps: int) -> dict[str, obje
     """Train-step throughput on random data (no chip set needed)."""
     import jax
     import numpy as np
+
     from hlsmap.training.configs.base import TrainConfig
     from hlsmap.training.train import Trainer
 
@@ -69,12 +70,11 @@ def main() -> None:
             print(json.dumps(throughput(args.preset, batch, crop, steps=30)))
         return
 
+    from hlsmap.model import load_model
     from hlsmap.training.chip_sources import build_chips
     from hlsmap.training.chips import ChipStore
     from hlsmap.training.configs import get_config
     from hlsmap.training.train import train
-
-    from hlsmap.model import load_model
 
     work = args.work
     work.mkdir(parents=True, exist_ok=True)

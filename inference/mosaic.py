@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from hlsmap.inference.tasks import LAYERS, TileTask, read_tile_file
 
 NODATA = {"class": 0, "confidence": 0, "n_valid": 0, "cloud_share": 255}

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+
+from hlsmap.classes import CLOUD, NUM_CLASSES
+from hlsmap.errors import ConfigError
 from hlsmap.inference.tiling import (
     WindowPlan,
     blend_weights,
@@ -25,9 +28,6 @@ from hlsmap.inference.tiling import (
     plan_windows,
     weight_sum,
 )
-
-from hlsmap.classes import CLOUD, NUM_CLASSES
-from hlsmap.errors import ConfigError
 
 FILL_REFLECTANCE = -9999
 FILL_FMASK = 255

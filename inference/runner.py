@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from hlsmap.errors import ConfigError, HlsmapError, OutputError
 from hlsmap.inference.mosaic import write_mosaics
 from hlsmap.inference.tasks import (
     TileOptions,
@@ -30,8 +32,6 @@ from hlsmap.inference.tasks import (
     TileTask,
     run_tile,
 )
-
-from hlsmap.errors import ConfigError, HlsmapError, OutputError
 
 log = logging.getLogger("hlsmap.inference")
 
@@ -246,6 +246,7 @@ def _execute(
     tasks: list[TileTask], out: Path, client: Any, config: RunConfig, progress: bool
 ) -> tuple[list[TileReport], dict[tuple[int, int], str]]:
     from distributed import as_completed
+
     from hlsmap.inference.progress import RunProgress
 
     reports: list[TileReport] = []

@@ -156,7 +156,6 @@ def get_predictor(
     with _LOCK:
         if key not in _PREDICTORS:
             from hlsmap.inference.predict import Predictor
-
             from hlsmap.model import load_model
 
             net, meta = load_model(model_dir)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
+
 from hlsmap.sensors import qa as _qa
 
 #: The harmonized band set, in the model's channel order (STAC common names).

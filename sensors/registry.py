@@ -13,9 +13,8 @@ from collections.abc import Iterable
 from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
-from hlsmap.sensors.base import SensorAdapter
-
 from hlsmap.errors import ConfigError, UnknownCollectionError, UnknownSensorError
+from hlsmap.sensors.base import SensorAdapter
 
 ENTRY_POINT_GROUP = "hlsmap.sensors"
 _T = TypeVar("_T")

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import numpy as np
+
 from hlsmap.sensors.base import BandSpec, QASpec, Sensor, _item_id, to_hls_int16
 
 #: ESA's BOA_ADD_OFFSET (in DN) for processing baseline >= 04.00.

@@ -13,10 +13,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import hlsfixtures as hf
 import numpy as np
 import pystac
 import pytest
+
+import hlsfixtures as hf
 import servers
 
 
@@ -111,9 +112,9 @@ class ServedWorld:
 def served_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedWorld]:
     """A tiny synthetic world (64 px, 4 months) behind a range server and a rustac STAC API."""
     import pystac
-    from hlsmap.sensors import BANDS
 
     from hlsmap.model import PRESETS, ModelMetadata, build_model, save_model
+    from hlsmap.sensors import BANDS
     from hlsmap.simulate import WorldConfig, simulate_world
 
     root = tmp_path_factory.mktemp("world")

@@ -5,10 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import hlsfixtures as hf
 import numpy as np
 import pytest
-import servers
 
 from hlsmap.access import PCSigner, earthdata_gdal_env
 from hlsmap.cube import clear_mask, load_cube, observed_mask, read_errors
@@ -21,6 +19,9 @@ from hlsmap.errors import (
 )
 from hlsmap.region import Region
 from hlsmap.search import search
+
+import hlsfixtures as hf
+import servers
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-import stacval
 
 from hlsmap.cli import main
 from hlsmap.errors import ConfigError, EmptySearchError, OutputError
 from hlsmap.mapping import plan_map, run_map
 from hlsmap.runconfig import MapConfig, resolve_config
+
+import stacval
 
 
 def cli(*args: str) -> int:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pystac
 import pytest
-import servers
 
 from hlsmap.errors import (
     EmptySearchError,
@@ -19,6 +18,8 @@ from hlsmap.errors import (
 )
 from hlsmap.region import Region
 from hlsmap.search import parse_datetime_range, resolve_source, search
+
+import servers
 
 
 def ids(items: list[pystac.Item]) -> list[str]:

@@ -2,8 +2,9 @@ import datetime
 
 import pystac
 import pytest
-import stacval
 from pystac.extensions.projection import ProjectionExtension
+
+import stacval
 
 
 def test_ok_and_bad():

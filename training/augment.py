@@ -7,9 +7,9 @@ after a resume.
 from __future__ import annotations
 
 import numpy as np
-from hlsmap.training.configs.base import AugmentConfig
 
 from hlsmap.model import FILL, ModelMetadata
+from hlsmap.training.configs.base import AugmentConfig
 
 
 def random_crop(

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hlsmap.training.chips import ChipStore, Observation, observations_from_cube, write_chips
 
 from hlsmap.errors import ConfigError
+from hlsmap.training.chips import ChipStore, Observation, observations_from_cube, write_chips
 
 
 def chips_from_cube(cube: Any, labels: Any, out: str | os.PathLike[str], **kw: Any) -> ChipStore:
@@ -42,9 +42,8 @@ def _bands(cube: Any) -> tuple[str, ...]:
 
 def _groups(items: Sequence[Any]) -> list[list[Any]]:
     """Items grouped into observations: one sensor, one solar day (the cube's fusing rule)."""
-    from hlsmap.sensors import sensor_for_collection
-
     from hlsmap.cube import solar_day
+    from hlsmap.sensors import sensor_for_collection
 
     groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for item in items:
@@ -85,8 +84,9 @@ def chips_from_labels(
         **kw: :class:`hlsmap.training.chips.ChipWriter` options.
     """
     import rasterio
-    from hlsmap.training.chips import resample_labels
     from odc.geo.geobox import GeoBox
+
+    from hlsmap.training.chips import resample_labels
 
     with rasterio.open(labels_path) as src:
         raw = src.read(1)

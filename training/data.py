@@ -12,12 +12,12 @@ import threading
 from collections.abc import Iterator
 
 import numpy as np
-from hlsmap.training.augment import dihedral, make_inputs, random_crop
-from hlsmap.training.chips import ChipStore
-from hlsmap.training.configs.base import TrainConfig
 
 from hlsmap.classes import NUM_CLASSES
 from hlsmap.model import ModelMetadata
+from hlsmap.training.augment import dihedral, make_inputs, random_crop
+from hlsmap.training.chips import ChipStore
+from hlsmap.training.configs.base import TrainConfig
 
 
 def sampling_weights(counts: np.ndarray, power: float) -> np.ndarray:

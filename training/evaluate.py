@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hlsmap.training.augment import make_inputs
-from hlsmap.training.chips import ChipStore, clear_pixels, valid_input
-from hlsmap.training.metrics import confusion_matrix, metrics_from_confusion, plot_confusion
 
 from hlsmap.classes import CLOUD, NUM_CLASSES
 from hlsmap.model import ModelMetadata, UNet, load_model
+from hlsmap.training.augment import make_inputs
+from hlsmap.training.chips import ChipStore, clear_pixels, valid_input
+from hlsmap.training.metrics import confusion_matrix, metrics_from_confusion, plot_confusion
 
 # Compiled argmax forward passes by graphdef (periodic validation reuses one compilation).
 _FORWARD: dict[Any, Any] = {}

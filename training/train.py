@@ -26,16 +26,16 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
-from hlsmap.training.checkpoint import latest_checkpoint, restore_checkpoint, save_checkpoint
-from hlsmap.training.chips import ChipStore
-from hlsmap.training.configs.base import TrainConfig
-from hlsmap.training.data import Batches
-from hlsmap.training.losses import class_weights, masked_inputs, weighted_cross_entropy
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from hlsmap.errors import ConfigError
 from hlsmap.model import PRESETS, ModelMetadata, UNet, build_model, save_model
+from hlsmap.training.checkpoint import latest_checkpoint, restore_checkpoint, save_checkpoint
+from hlsmap.training.chips import ChipStore
+from hlsmap.training.configs.base import TrainConfig
+from hlsmap.training.data import Batches
+from hlsmap.training.losses import class_weights, masked_inputs, weighted_cross_entropy
 
 
 @dataclass

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-import stacval
 from odc.geo.geobox import GeoBox
 
 from hlsmap.cli import main
 from hlsmap.predictions import PredictionWriter
+
+import stacval
 
 GB = GeoBox.from_bbox(
     (300000, 7000000, 300000 + 30 * 48, 7000000 + 30 * 32), "EPSG:32735", resolution=30

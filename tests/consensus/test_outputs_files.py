@@ -9,13 +9,14 @@ import numpy as np
 import pystac
 import pytest
 import rasterio
-import stacval
 from odc.geo.geobox import GeoBox
 from PIL import Image
 
 from hlsmap.classes import colormap
 from hlsmap.errors import ConfigError, OutputError
 from hlsmap.outputs import cog, quicklook, stac, stats
+
+import stacval
 
 GB = GeoBox.from_bbox(
     (500000, 4000000, 500000 + 30 * 320, 4000000 + 30 * 256), "EPSG:32633", resolution=30

@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hlsfixtures import EPSG, ULX, ULY, make_granule
+
 from hlsmap.inference.runner import RunConfig
 from hlsmap.inference.tasks import TileOptions
-
 from hlsmap.periods import Period
+
+from hlsfixtures import EPSG, ULX, ULY, make_granule
 
 __all__ = ["CONFIG", "EPSG", "PERIODS", "SIZE", "make_world", "region_geobox"]
 

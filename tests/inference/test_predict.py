@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import make_rule_net, simple_normalize
-from hlsmap.inference.predict import Predictor
-from hlsmap.inference.tiling import single_cover_mask
 
 from hlsmap.errors import ConfigError
+from hlsmap.inference.predict import Predictor
+from hlsmap.inference.tiling import single_cover_mask
 
 
 def _whole_image_probs(net, images: np.ndarray) -> np.ndarray:
@@ -208,6 +208,7 @@ def test_blank_pixels_are_not_valid_when_band_names_are_known() -> None:
 
 def test_bf16_dot_convolutions_match_float32() -> None:
     from flax import nnx
+
     from hlsmap.inference.fastconv import use_bf16_dots
 
     net = nnx.Sequential(

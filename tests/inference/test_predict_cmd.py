@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 import rasterio
-from hlsfixtures import write_item_collection
 from runner_world import make_world, region_geobox
+
+from hlsfixtures import write_item_collection
 
 pytest.importorskip("hlsmap.consensus")
 

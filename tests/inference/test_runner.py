@@ -175,9 +175,8 @@ def test_killed_run_resumes_with_identical_outputs(world, reference, client, tmp
 
 
 def test_failing_reads_are_retried_then_reported(world, client, tmp_path) -> None:
-    from hlsmap.inference.runner import with_options
-
     from hlsmap.cube import load_cube
+    from hlsmap.inference.runner import with_options
 
     items, model_dir = world
     calls = tmp_path / "calls.txt"  # the loader travels pickled: count in a file

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from hlsmap.errors import ConfigError
 from hlsmap.inference.tiling import (
     blend_weights,
     pad_image,
@@ -11,8 +13,6 @@ from hlsmap.inference.tiling import (
     single_cover_mask,
     weight_sum,
 )
-
-from hlsmap.errors import ConfigError
 
 
 @pytest.mark.parametrize("shape", [(100, 92), (48, 48), (30, 170), (257, 129), (7, 3)])

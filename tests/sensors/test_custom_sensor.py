@@ -1,6 +1,7 @@
 """A researcher adds a sensor by writing one small class (the README shows this file)."""
 
 import numpy as np
+
 from hlsmap.sensors import BANDS, BandSpec, QASpec, Sensor, get_sensor, register_sensor
 
 

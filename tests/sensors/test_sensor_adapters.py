@@ -9,10 +9,10 @@ from pathlib import Path
 import dask.array as da
 import numpy as np
 import pytest
-from hlsmap.sensors import BANDS, OPTIONAL_BANDS, SensorAdapter, get_sensor
-from hlsmap.sensors.sentinel2 import boa_offset
 
 from hlsmap.errors import ConfigError
+from hlsmap.sensors import BANDS, OPTIONAL_BANDS, SensorAdapter, get_sensor
+from hlsmap.sensors.sentinel2 import boa_offset
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "hls"
 

@@ -9,9 +9,10 @@ import numpy as np
 import pystac
 import pytest
 import rasterio
-from hlsmap.sensors import BANDS, get_sensor
 from odc.stac import load
 from rasterio.transform import from_origin
+
+from hlsmap.sensors import BANDS, get_sensor
 
 EPSG = 32613
 ULX, ULY = 300000.0, 3300000.0

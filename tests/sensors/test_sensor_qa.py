@@ -5,9 +5,9 @@ from __future__ import annotations
 import dask.array as da
 import numpy as np
 import pytest
-from hlsmap.sensors import qa
 
 from hlsmap.errors import ConfigError
+from hlsmap.sensors import qa
 
 
 def test_fmask_bit_positions_match_hls_v2() -> None:

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from hlsmap.sensors import get_sensor, qa
 from rasterio.windows import Window
+
+from hlsmap.sensors import get_sensor, qa
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "hls"
 GRANULES = {

@@ -7,9 +7,11 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
-import hlsmap.sensors.registry as registry_mod
 import numpy as np
 import pytest
+
+import hlsmap.sensors.registry as registry_mod
+from hlsmap.errors import ConfigError, UnknownCollectionError, UnknownSensorError
 from hlsmap.sensors import (
     BandSpec,
     Sensor,
@@ -19,8 +21,6 @@ from hlsmap.sensors import (
     sensor_for_collection,
     sensor_for_item,
 )
-
-from hlsmap.errors import ConfigError, UnknownCollectionError, UnknownSensorError
 
 
 @pytest.fixture

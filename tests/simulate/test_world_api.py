@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pystac
 import pytest
-import stacval
 
 from hlsmap.errors import ConfigError, OutputError
 from hlsmap.simulate import World, WorldConfig, simulate_world
+
+import stacval
 
 
 def test_items_are_pc_shaped_and_valid(tiny_world: World) -> None:

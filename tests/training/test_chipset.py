@@ -6,6 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from toychips import make_toy_chips, toy_labels, toy_observation
+
+from hlsmap.errors import ChipSetError
 from hlsmap.training.chips import (
     ChipStore,
     ChipWriter,
@@ -13,9 +16,6 @@ from hlsmap.training.chips import (
     resample_labels,
     split_of,
 )
-from toychips import make_toy_chips, toy_labels, toy_observation
-
-from hlsmap.errors import ChipSetError
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +112,7 @@ def test_majority_resampling_10m_to_30m() -> None:
 
 def test_chips_from_an_xarray_cube(tmp_path: Path) -> None:
     import xarray as xr
+
     from hlsmap.training.chip_sources import chips_from_cube
 
     rng = np.random.default_rng(2)

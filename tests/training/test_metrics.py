@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from hlsmap.training.metrics import confusion_matrix, metrics_from_confusion, plot_confusion
 
 

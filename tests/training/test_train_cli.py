@@ -53,9 +53,8 @@ def test_user_mistakes_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_config_overrides() -> None:
-    from hlsmap.training.configs import CPU, get_config
-
     from hlsmap.errors import ConfigError
+    from hlsmap.training.configs import CPU, get_config
 
     cfg = get_config("cpu").with_settings(
         ["class_weight_power=0.25", "indices=ndvi,ndwi", "augment.sensor_mix=0", "crop=null"]

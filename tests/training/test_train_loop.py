@@ -10,15 +10,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
+from toychips import make_toy_chips
+
+from hlsmap.errors import ConfigError
+from hlsmap.model import load_model
 from hlsmap.training.chips import ChipStore
 from hlsmap.training.configs import TINY
 from hlsmap.training.data import Batches, sampling_weights
 from hlsmap.training.losses import class_weights, masked_inputs, weighted_cross_entropy
 from hlsmap.training.train import Trainer, train
-from toychips import make_toy_chips
-
-from hlsmap.errors import ConfigError
-from hlsmap.model import load_model
 
 CFG = TINY.replace(steps=8, warmup_steps=2, lr=1e-2, log_every=1, checkpoint_every=0)
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hlsmap.training.chips import ChipStore
 
 from hlsmap.cli import main
+from hlsmap.training.chips import ChipStore
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from hlsmap.training.chips import ChipStore, Observation, write_chips
 
 # int16 reflectance per class code (blue, green, red, nir08, swir16, swir22)

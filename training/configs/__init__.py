@@ -6,9 +6,8 @@ Each named config says in its docstring how to run it and what it should reach.
 
 from __future__ import annotations
 
-from hlsmap.training.configs.base import AugmentConfig, TrainConfig
-
 from hlsmap.errors import ConfigError
+from hlsmap.training.configs.base import AugmentConfig, TrainConfig
 
 CPU = TrainConfig(
     preset="small", steps=1000, batch_size=16, crop=64, lr=3e-3, warmup_steps=60,
