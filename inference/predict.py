@@ -264,9 +264,9 @@ class Predictor:
                 f"{fmask.shape} and {len(sensors)} sensors"
             )
         observed = observed_mask(bands, fmask)
-        x = np.empty(bands.shape, np.float32)
-        for t, sensor in enumerate(sensors):
-            x[t] = self.normalize(bands[t], sensor)
+        # the model's inputs may hold more channels than the bands (derived indices)
+        inputs = [self.normalize(bands[t], sensor) for t, sensor in enumerate(sensors)]
+        x = np.stack(inputs).astype(np.float32, copy=False)
         x[~observed] = 0.0  # partially filled pixels count as fill everywhere
         flagged = (fmask & FMASK_INVALID_BITS) != 0
         if self._visible:

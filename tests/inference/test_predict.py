@@ -252,3 +252,17 @@ def test_windows_of_only_flagged_pixels_are_not_run(rule: Predictor) -> None:
     # observation 1 skips the one window wholly inside its shadow: 8 of 18 windows run
     assert len(rule.plan(64, 64).origins) == 9
     assert len(calls) == -(-8 // rule.batch_size)
+
+
+def test_models_with_derived_index_inputs_run() -> None:
+    from hlsmap.model import ModelMetadata, build_model
+
+    bands = ("blue", "green", "red", "nir08", "swir16", "swir22")
+    net = build_model("tiny", bands=bands, indices=("ndvi", "mndwi"))
+    meta = ModelMetadata.for_model(net, bands, preset="tiny", indices=("ndvi", "mndwi"))
+    assert meta.num_inputs == 8
+    p = Predictor(net, normalize=meta.normalize, window=32, overlap=8, bands=bands)
+    scene, fmask = _scene(t=1, h=32, w=32)
+    (pred,) = p.predict_observations(scene, fmask, ["S30"])
+    assert pred.observed.all() and pred.probs is not None
+    assert np.abs(pred.probs.sum(-1).astype(int) - 255).max() <= 6  # an untrained net, but run
