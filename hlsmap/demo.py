@@ -236,9 +236,10 @@ def run_demo(cfg: DemoConfig) -> Path:
     change_scores = None
     if len(world.years) > 1:
         before = np.asarray(world.truth_annual(year - 1).values)
-        prev, _, _ = cog.read_cog(maps / f"hlsmap-annual-{year - 1}" / "class.tif")
+        (tdir,) = (maps / "change").glob("hlsmap-change-*")
+        transitions, _, _ = cog.read_cog(tdir / "transitions.tif")
         true_change = before != truth
-        mapped_change = (prev != annual) & (prev > 0) & (annual > 0)
+        mapped_change = (transitions > 0) & (transitions // 10 != transitions % 10)
         tp = int((true_change & mapped_change).sum())
         change_scores = {
             "true_changed_px": int(true_change.sum()),
@@ -313,7 +314,9 @@ def _report(
             "",
             f"Pixels whose annual class changed: {c['true_changed_px']} in the truth, "
             f"{c['mapped_changed_px']} in the maps (precision {c['precision']:.2f}, recall "
-            f"{c['recall']:.2f}). Products: `maps/change/`.",
+            f"{c['recall']:.2f}; minimum mapping unit 1 ha). Products: `maps/change/`. "
+            "Differencing two annual maps flags class-edge flips too; `hlsmap alerts` confirms "
+            "change over several observations instead.",
             "",
         ]
     lines += [

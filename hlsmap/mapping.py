@@ -294,7 +294,7 @@ def run_map(cfg: MapConfig, *, client: Any = None, progress: bool = True) -> Map
 
         change_dir = out / "change"
         products["change"] = run_change(
-            ChangeConfig(annual[cfg.year - 1], annual[cfg.year], change_dir, mmu=4)
+            ChangeConfig(annual[cfg.year - 1], annual[cfg.year], change_dir, mmu_ha=cfg.mmu_ha)
         )
     collection = stac.write_catalog(
         out,

@@ -49,6 +49,8 @@ class MapConfig:
         seasons: season windows such as ``wet=11-04`` (month ranges, wrapping the year end).
         detect_seasons: detect wet/dry windows from the data when none are given.
         change: also map the previous year and write change products against it.
+        mmu_ha: minimum mapping unit of change, in hectares (smaller changed patches are
+            dropped as noise).
         rule: consensus rule (``mean_prob``, ``mode``, ``weighted_mode``).
         min_valid: valid observations a pixel needs; fewer gives no data.
         scheme: ``v1`` (10 classes) or ``v2`` (Impact Observatory's 9 classes, rangeland).
@@ -70,6 +72,7 @@ class MapConfig:
     seasons: tuple[str, ...] = ()
     detect_seasons: bool = True
     change: bool = False
+    mmu_ha: float = 1.0
     rule: str = "mean_prob"
     min_valid: int = 1
     scheme: str = "v1"

@@ -73,6 +73,14 @@ def transition_classes() -> list[dict[str, Any]]:
     return out
 
 
+def _label(path: str | Path) -> str:
+    """A short name for a map file: its stem, or its folder's for ``hlsmap-<period>/class.tif``."""
+    p = Path(path)
+    if p.stem == "class":
+        return p.parent.name.removeprefix("hlsmap-")
+    return p.stem
+
+
 def _period_tag(tags: dict[str, str], key: str, fallback: str) -> str:
     return tags.get(key) or fallback
 
@@ -87,7 +95,7 @@ def run_change(cfg: ChangeConfig) -> Any:
         )
     mmu = mmu_pixels(cfg.mmu_ha, gb_a) if cfg.mmu_ha is not None else int(cfg.mmu)
     res = compute_change(a, b, gb_a, mmu=mmu, connectivity=cfg.connectivity)
-    name = f"hlsmap-change-{Path(cfg.before).stem}-{Path(cfg.after).stem}"
+    name = f"hlsmap-change-{_label(cfg.before)}-{_label(cfg.after)}"
     d = Path(cfg.out_dir) / name
     cogs = {
         "transitions": cog.write_cog(
