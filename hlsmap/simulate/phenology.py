@@ -97,11 +97,13 @@ def snowline(climate: Climate, date: dt.date) -> float:
 
 
 def water_level(climate: Climate, date: dt.date) -> float:
-    """Seasonal water level, 0.05 (driest) .. 1 (full): peaks at the end of the wet season."""
+    """Seasonal water level, 0.05 (driest) .. 1 (full): highest in the second half of the wet
+    season, so a seasonal lake is water through most of the wet season and dry land through most
+    of the dry one."""
     wet = months_in(climate.seasons["wet"])
-    # The level lags the rains: full ~1 month after the wet season's last month.
-    last = wet[-1]
-    full_doy = (last * 30.4 + 15.0) % 365.0
+    # The level lags the rains a little: full in the middle of the wet season's second half.
+    month = wet[len(wet) // 2]
+    full_doy = ((month - 1) * 30.4 + 15.0) % 365.0
     d = _circ(date.timetuple().tm_yday, full_doy)
     return float(0.05 + 0.95 * (0.5 + 0.5 * np.cos(2 * np.pi * d / 365.0)) ** 1.5)
 

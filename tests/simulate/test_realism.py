@@ -145,8 +145,9 @@ def test_seasonal_lake_and_snow(scene: Scene) -> None:
     land, events = scene.land, scene.events
     seasonal = land.lake_depth > 0
     assert seasonal.sum() > 20
-    wet, _ = surface_state(land, events, climate, dt.date(2024, 4, 10))
-    dry, _ = surface_state(land, events, climate, dt.date(2024, 10, 20))
+    # temperate wet season Oct-Mar: the lake is full mid-season, dry land mid-dry-season
+    wet, _ = surface_state(land, events, climate, dt.date(2024, 1, 20))
+    dry, _ = surface_state(land, events, climate, dt.date(2024, 7, 20))
     assert (wet[seasonal] == 1).mean() > 0.9
     assert (dry[seasonal] == 1).mean() < 0.3
     winter, _ = surface_state(land, events, climate, dt.date(2024, 1, 15))
