@@ -76,3 +76,6 @@ def test_wheel_contains_every_module(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert (target / "hlsmap" / "py.typed").exists()
+    # the demo maps with the shipped weights: they must travel in the wheel
+    assert (target / "hlsmap" / "data" / "demo-model" / "model.json").exists()
+    assert (target / "hlsmap" / "data" / "demo-model" / "weights.npz").exists()
