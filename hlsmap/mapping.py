@@ -203,7 +203,9 @@ def _run_config(cfg: MapConfig) -> Any:
     return RunConfig(
         tile_size=cfg.tile_size,
         halo=cfg.halo,
-        options=TileOptions(rule=cfg.rule, min_valid=cfg.min_valid),
+        options=TileOptions(
+            rule=cfg.rule, min_valid=cfg.min_valid, save_predictions=cfg.save_predictions
+        ),
         scheme="v1",  # products are remapped to v2 when written
         n_workers=cfg.n_workers,
         scheduler=cfg.scheduler,

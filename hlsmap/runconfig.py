@@ -58,6 +58,8 @@ class MapConfig:
         resolution: output pixel size in metres.
         scheduler: address of an existing Dask scheduler.
         n_workers: worker processes of the local cluster.
+        save_predictions: keep per-observation predictions per tile
+            (``work/<year>/tiles/*.predictions.zarr``) for ``hlsmap alerts`` / ``consensus``.
     """
 
     year: int
@@ -81,6 +83,7 @@ class MapConfig:
     resolution: float = 30.0
     scheduler: str | None = None
     n_workers: int | None = None
+    save_predictions: bool = False
     grid: Any = None
 
     def __post_init__(self) -> None:

@@ -55,6 +55,10 @@ class TileOptions:
         loader: replaces :func:`hlsmap.cube.load_cube` (same signature; called once per time
             batch with ``chunks=None``); for tests and custom data sources. Must be picklable
             for process-based clusters.
+        save_predictions: also keep every observation's prediction of the tile in a
+            :mod:`hlsmap.predictions` store beside the tile file (``tile_*.predictions.zarr``),
+            for ``hlsmap consensus`` / ``hlsmap alerts`` later (uint8: 10 bytes per pixel and
+            observation).
     """
 
     window: int | None = None
@@ -67,6 +71,7 @@ class TileOptions:
     retry_wait: float = 1.0
     compute_dtype: str | None = None
     loader: Callable[..., Any] | None = None
+    save_predictions: bool = False
 
 
 @dataclass(frozen=True)
@@ -242,6 +247,12 @@ def _run_tile_once(task: TileTask, attempt: int) -> TileReport:
     report = TileReport(index=task.index, shape=shape, attempts=attempt)
     acc = ConsensusAccumulator(shape, list(task.periods), rule=opts.rule, min_valid=opts.min_valid)
     crop = (slice(h, h + shape[0]), slice(h, h + shape[1]))
+    writer = None
+    if opts.save_predictions:
+        from hlsmap.predictions import PredictionWriter
+
+        # written (atomically) before the tile file, which marks the tile as done
+        writer = PredictionWriter(predictions_path(task.out_path), task.geobox)
     if task.items:
         items = [pystac.Item.from_dict(d) for d in task.items]
         geobox = task.geobox.pad(h)
@@ -253,11 +264,17 @@ def _run_tile_once(task: TileTask, attempt: int) -> TileReport:
             t2 = time.perf_counter()
             for p in preds:
                 acc.update(p.probs[crop], p.valid[crop], p.observed[crop], p.time)
+                if writer is not None:
+                    writer.append(
+                        p.probs[crop], p.valid[crop], p.observed[crop], p.time, sensor=p.sensor
+                    )
             t3 = time.perf_counter()
             report.read_s += t1 - t0
             report.predict_s += t2 - t1
             report.consensus_s += t3 - t2
             report.n_observations += len(preds)
+    if writer is not None and writer.count:
+        writer.close()
     t0 = time.perf_counter()
     layers = {}
     for period in acc.periods:
@@ -271,6 +288,12 @@ def _run_tile_once(task: TileTask, attempt: int) -> TileReport:
     report.write_s = time.perf_counter() - t0
     report.seconds = time.perf_counter() - start
     return report
+
+
+def predictions_path(tile_path: str | os.PathLike[str]) -> Path:
+    """Where a tile's per-observation predictions go (``tile_R_C.predictions.zarr``)."""
+    p = Path(tile_path)
+    return p.with_name(f"{p.stem}.predictions.zarr")
 
 
 def observation_batches(items: Sequence[Any], size: int) -> list[list[Any]]:

@@ -163,3 +163,22 @@ def test_model_whose_bands_a_sensor_lacks(served_world, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="rededge1.*sensor L30"):
         run_map(cfg, progress=False)
     assert not (tmp_path / "o" / "run-config.json").exists()  # refused before any work
+
+
+def test_saved_predictions_give_the_same_consensus(served_world, tmp_path: Path) -> None:
+    from hlsmap.outputs.maps import ConsensusConfig, run_consensus
+
+    cfg = MapConfig(
+        year=2024, out=str(tmp_path / "m"), model=str(served_world.model),
+        bbox=served_world.world.bbox, source=served_world.api, seasons=("wet=01-02",),
+        save_predictions=True,
+    )  # fmt: skip
+    run_map(cfg, progress=False)
+    stores = sorted((tmp_path / "m" / "work" / "2024" / "tiles").glob("*.predictions.zarr"))
+    assert len(stores) == 1
+    run_consensus(
+        ConsensusConfig(predictions=stores, out_dir=tmp_path / "c", year=2024, progress=False)
+    )
+    from_map = rasterio.open(tmp_path / "m" / "hlsmap-annual-2024" / "class.tif").read(1)
+    from_store = rasterio.open(tmp_path / "c" / "hlsmap-2024" / "class.tif").read(1)
+    np.testing.assert_array_equal(from_map, from_store)

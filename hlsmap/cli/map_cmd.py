@@ -39,6 +39,13 @@ def map_cmd(
     scheduler: Annotated[
         str | None, typer.Option(help="An existing Dask scheduler, tcp://host:8786.")
     ] = None,
+    save_predictions: Annotated[
+        bool | None,
+        typer.Option(
+            "--save-predictions/--no-save-predictions",
+            help="Keep per-observation predictions per tile for hlsmap alerts / consensus.",
+        ),
+    ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="A TOML/YAML file holding any option.")
     ] = None,
@@ -68,6 +75,7 @@ def map_cmd(
         scheme=scheme,
         tile_size=tile_size,
         scheduler=scheduler,
+        save_predictions=save_predictions,
     )
     if plan:
         p = plan_map(cfg)

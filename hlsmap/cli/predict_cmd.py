@@ -75,6 +75,14 @@ def predict_cmd(
     threads: Annotated[
         int | None, typer.Option(help="Tiles run at once per worker (default min(4, cores)).")
     ] = None,
+    save_predictions: Annotated[
+        bool,
+        typer.Option(
+            "--save-predictions",
+            help="Also keep each tile's per-observation predictions (tiles/*.predictions.zarr) "
+            "for hlsmap consensus / hlsmap alerts.",
+        ),
+    ] = False,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
 ) -> None:
     """Predict every observation of a region and write consensus maps per period (COGs)."""
@@ -100,6 +108,7 @@ def predict_cmd(
         min_valid=min_valid,
         retries=retries,
         compute_dtype=dtypes[precision],
+        save_predictions=save_predictions,
     )
     config = RunConfig(
         tile_size=tile_size,
