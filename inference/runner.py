@@ -169,7 +169,7 @@ def _open_client(client: Any, config: RunConfig) -> tuple[Any, list[Any]]:
         n_workers=config.n_workers or 1,
         threads_per_worker=config.threads_per_worker or min(4, cores),
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",  # any free port: no clash with another cluster's 8787
     )
     c = Client(cluster)
     return c, [c, cluster]
