@@ -319,6 +319,12 @@ def _report(
             "change over several observations instead.",
             "",
         ]
+    quicklooks = sorted(Path(cfg.out).glob("maps/**/quicklook.png"))
+    if quicklooks:
+        lines += ["## Quicklooks", ""]
+        for q in quicklooks:
+            rel = q.relative_to(cfg.out)
+            lines += [f"![{rel.parent.name}]({rel})", ""]
     lines += [
         "## Where things are",
         "",
