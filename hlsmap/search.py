@@ -151,19 +151,24 @@ def _parse_instant(v: Any, *, end: bool) -> dt.datetime:
     return t
 
 
-def _open_client(url: str) -> Any:
-    from pystac_client import Client
-    from pystac_client.stac_api_io import StacApiIO
+def _retry() -> Any:
+    """Retries with backoff on transient server errors, for every HTTP method (POST searches)."""
     from urllib3 import Retry
 
-    retry = Retry(
+    return Retry(
         total=4,
         backoff_factor=0.25,
         status_forcelist=(429, 500, 502, 503, 504),
-        allowed_methods=None,  # retry POST searches too
+        allowed_methods=None,
     )
+
+
+def _open_client(url: str) -> Any:
+    from pystac_client import Client
+    from pystac_client.stac_api_io import StacApiIO
+
     try:
-        return Client.open(url, stac_io=StacApiIO(max_retries=retry, timeout=60))
+        return Client.open(url, stac_io=StacApiIO(max_retries=_retry(), timeout=60))
     except Exception as exc:
         raise RemoteError(
             f"could not open the STAC API at {url}: {exc}. Check the URL and your connection, "
@@ -203,12 +208,10 @@ def _fetch_json(href: str) -> Any:
         return json.loads(Path(href).read_text())
     import requests
     from requests.adapters import HTTPAdapter
-    from urllib3 import Retry
 
     session = requests.Session()
-    retry = Retry(total=4, backoff_factor=0.25, status_forcelist=(429, 500, 502, 503, 504))
-    session.mount("http://", HTTPAdapter(max_retries=retry))
-    session.mount("https://", HTTPAdapter(max_retries=retry))
+    session.mount("http://", HTTPAdapter(max_retries=_retry()))
+    session.mount("https://", HTTPAdapter(max_retries=_retry()))
     try:
         response = session.get(href, timeout=60)
         response.raise_for_status()
