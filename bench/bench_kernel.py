@@ -6,6 +6,8 @@ Runs, in one process and on the same inputs:
   device, float32 with one CPU device per core (batch sharded over a ``('data',)`` mesh),
   bfloat16 compute (sharded; XLA:CPU converts bf16 convolutions back to f32) and wide
   convolutions as bf16 matrix products (``hlsmap.inference.fastconv``, sharded);
+* the U-Net exported to OpenVINO (``Predictor(runtime="openvino")``, the fastest CPU kernel)
+  in float32 and bfloat16;
 * a PyTorch twin of the U-Net (same layers, the JAX weights copied in) in float32 NCHW,
   float32 channels_last and bfloat16 channels_last.
 
@@ -15,7 +17,8 @@ analysis of the float32 model) and the argmax agreement with JAX float32 (accura
     .venv/bin/python bench/bench_kernel.py --presets tiny,small --size 256 --batch 4
 
 PyTorch is a bench-only extra: ``pip install torch==2.13.0`` (a CPU build). Without it the
-PyTorch rows are skipped.
+PyTorch rows are skipped; without ``openvino`` (``pip install 'hlsmap[openvino]'``) the OpenVINO
+rows.
 """
 
 from __future__ import annotations
@@ -152,6 +155,17 @@ def bench_preset(preset: str, size: int, batch: int, seconds: float) -> list[dic
     p = Predictor(use_bf16_dots(net), batch_size=batch)
     name = f"jax bf16 dots>=128ch, {len(devices)} dev"
     variants.append((name, lambda p=p: p.forward_batch(x), p.forward_batch(x), PEAK_BF16))
+    # the U-Net exported to OpenVINO (hlsmap.inference.openvino_kernel), the runtime='openvino'
+    # path of the Predictor
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        print("  (openvino not installed: OpenVINO rows skipped)")
+    else:
+        for dtype, peak in [(None, PEAK_F32), (jax.numpy.bfloat16, PEAK_BF16)]:
+            p = Predictor(net, batch_size=batch, compute_dtype=dtype, runtime="openvino")
+            name = f"hlsmap openvino {'bf16' if dtype else 'f32'}"
+            variants.append((name, lambda p=p: p.forward_batch(x), p.forward_batch(x), peak))
     try:
         import torch
     except ImportError:

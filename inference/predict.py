@@ -36,6 +36,7 @@ FMASK_INVALID_BITS = 0b0000_1110
 
 Normalizer = Callable[[np.ndarray, str], np.ndarray]
 OutputKind = Literal["probs", "class"]
+RUNTIMES = ("jax", "openvino")
 
 
 @dataclass
@@ -96,6 +97,10 @@ class Predictor:
         bands: the model's band names in channel order (``meta.bands``); when given, pixels
             whose visible bands (blue + green + red) sum to <= 0 are not valid, like
             :func:`hlsmap.cube.clear_mask` (blank pixels are not observations of a surface).
+        runtime: ``"jax"`` (the jitted function over the device mesh) or ``"openvino"`` (the
+            U-Net exported to OpenVINO: the fastest CPU kernel, see
+            :mod:`hlsmap.inference.openvino_kernel`; ``compute_dtype=bfloat16`` selects its
+            bf16 precision).
     """
 
     def __init__(
@@ -109,9 +114,13 @@ class Predictor:
         devices: Sequence[Any] | None = None,
         compute_dtype: Any = None,
         bands: Sequence[str] | None = None,
+        runtime: str = "jax",
     ) -> None:
         import jax
         from flax import nnx
+
+        if runtime not in RUNTIMES:
+            raise ConfigError(f"runtime {runtime!r}: use one of {RUNTIMES}")
 
         if hasattr(model, "eval"):
             model.eval()  # dropout off, batch norm on running statistics
@@ -149,11 +158,28 @@ class Predictor:
             # softmax and blend weights inside the jit: the host only adds windows up
             return jax.nn.softmax(logits, axis=-1) * weights[None, :, :, None]
 
+        self.runtime = runtime
         self._forward = jax.jit(
             forward,
             in_shardings=(self._replicated, self._batched, self._replicated),
             out_shardings=self._batched,
         )
+        self._kernel: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+        if runtime == "openvino":
+            from hlsmap.inference.openvino_kernel import OpenVINOKernel
+
+            bf16 = compute_dtype is not None and np.dtype(compute_dtype).itemsize == 2
+            self._kernel = OpenVINOKernel(model, "bf16" if bf16 else "f32")
+
+    def _run(self, x: np.ndarray, weights: np.ndarray, ws: Any = None) -> Any:
+        """Dispatch one batch; the result converts with ``np.asarray`` (asynchronous on jax)."""
+        if self._kernel is not None:
+            return self._kernel(x, weights)
+        import jax
+
+        if ws is None:
+            ws = jax.device_put(np.asarray(weights, np.float32), self._replicated)
+        return self._forward(self._state, jax.device_put(x, self._batched), ws)
 
     # ------------------------------------------------------------------ kernel
     def plan(self, height: int, width: int) -> WindowPlan:
@@ -168,13 +194,9 @@ class Predictor:
         ``B`` must equal :attr:`batch_size` to reuse the compiled function (the tiled paths
         pad for you). Without ``weights`` the plain softmax probabilities come back.
         """
-        import jax
-
         if weights is None:
             weights = np.ones(x.shape[1:3], np.float32)
-        xs = jax.device_put(np.asarray(x, np.float32), self._batched)
-        ws = jax.device_put(np.asarray(weights, np.float32), self._replicated)
-        return np.asarray(self._forward(self._state, xs, ws))
+        return np.asarray(self._run(np.asarray(x, np.float32), np.asarray(weights, np.float32)))
 
     def predict_probs(self, images: np.ndarray, skip: np.ndarray | None = None) -> np.ndarray:
         """Blended class probabilities of normalized images.
@@ -194,7 +216,7 @@ class Predictor:
         t_count, height, width, channels = images.shape
         plan = self.plan(height, width)
         weights = blend_weights(plan)
-        ws = jax.device_put(weights, self._replicated)
+        ws = None if self._kernel is not None else jax.device_put(weights, self._replicated)
         padded = pad_image(np.asarray(images, np.float32), plan)
         wh, ww = plan.window
         ph, pw = plan.padded
@@ -221,7 +243,7 @@ class Predictor:
             for k, (t, y, x) in enumerate(batch_jobs):
                 batch[k] = padded[t, y : y + wh, x : x + ww]
             # dispatch is asynchronous: blend the previous batch while this one runs
-            out = self._forward(self._state, jax.device_put(batch, self._batched), ws)
+            out = self._run(batch, weights, ws)
             if pending is not None:
                 add(pending)
             pending = (out, batch_jobs)

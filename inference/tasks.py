@@ -51,6 +51,8 @@ class TileOptions:
         compute_dtype: ``None`` (the model's own), ``"bfloat16"`` (everything in bf16: GPUs)
             or ``"bf16_dots"`` (CPU: wide convolutions as bf16 matrix products, see
             :mod:`hlsmap.inference.fastconv`).
+        runtime: ``"jax"`` (the jitted sharded function) or ``"openvino"`` (the U-Net exported
+            to OpenVINO, the fastest CPU kernel; ``compute_dtype="bfloat16"`` runs it in bf16).
         output: per-observation output handed to consensus (``"probs"``).
         loader: replaces :func:`hlsmap.cube.load_cube` (same signature; called once per time
             batch with ``chunks=None``); for tests and custom data sources. Must be picklable
@@ -70,6 +72,7 @@ class TileOptions:
     retries: int = 2
     retry_wait: float = 1.0
     compute_dtype: str | None = None
+    runtime: str = "jax"
     loader: Callable[..., Any] | None = None
     save_predictions: bool = False
 
@@ -157,6 +160,7 @@ def get_predictor(
         options.overlap,
         options.batch_size,
         options.compute_dtype,
+        options.runtime,
     )
     with _LOCK:
         if key not in _PREDICTORS:
@@ -181,6 +185,7 @@ def get_predictor(
                 batch_size=options.batch_size,
                 compute_dtype=dtype,
                 bands=meta.bands,
+                runtime=options.runtime,
             )
             _PREDICTORS[key] = (predictor, meta)
         return _PREDICTORS[key]

@@ -64,6 +64,13 @@ def predict_cmd(
             "convolutions as bfloat16 matrix products, which XLA:CPU keeps in bf16)."
         ),
     ] = "f32",
+    runtime: Annotated[
+        str,
+        typer.Option(
+            help="jax (the jitted function on every device) or openvino (the U-Net exported to "
+            "OpenVINO: the fastest CPU kernel; pip install 'hlsmap[openvino]')."
+        ),
+    ] = "jax",
     scheme: Annotated[str, typer.Option(help="Class scheme of the class COGs: v1 or v2.")] = "v1",
     scheduler: Annotated[
         str | None,
@@ -98,6 +105,10 @@ def predict_cmd(
     dtypes = {"f32": None, "bf16": "bfloat16", "bf16-dots": "bf16_dots"}
     if precision not in dtypes:
         raise ConfigError(f"--precision {precision!r}: use f32, bf16 or bf16-dots")
+    if runtime not in ("jax", "openvino"):
+        raise ConfigError(f"--runtime {runtime!r}: use jax or openvino")
+    if runtime == "openvino" and precision == "bf16-dots":
+        raise ConfigError("--precision bf16-dots is for --runtime jax; openvino takes f32 or bf16")
     region = region_from_options(bbox, geojson, tile)
     options = TileOptions(
         window=window,
@@ -108,6 +119,7 @@ def predict_cmd(
         min_valid=min_valid,
         retries=retries,
         compute_dtype=dtypes[precision],
+        runtime=runtime,
         save_predictions=save_predictions,
     )
     config = RunConfig(
