@@ -296,7 +296,8 @@ def search(
         bbox: ``(west, south, east, north)`` in degrees, instead of ``region``.
         datetime: ``"2024"``, ``"2024-01-01/2024-12-31"`` or a ``(start, end)`` pair.
         sensors: registered sensor names (``hlsmap sensors`` lists them).
-        max_cloud: keep items whose ``eo:cloud_cover`` is at most this percentage.
+        max_cloud: keep items whose ``eo:cloud_cover`` is at most this percentage (and items
+            without one, except from a server with the query extension but not filter).
         properties: keep items whose properties equal these values.
         max_items: stop after this many items (``None``: all).
 
@@ -335,6 +336,20 @@ def search(
     return found
 
 
+def cloud_filter(max_cloud: float) -> dict[str, Any]:
+    """The CQL2-JSON filter for ``max_cloud``: cover at most this, or unknown (as on the client).
+
+    A bare ``eo:cloud_cover <= max_cloud`` is NULL, so false, on a server (pgstac) for an item
+    without the property, which the client-side filter keeps: the ``isNull`` keeps the answers
+    the same.
+    """
+    prop = {"property": "eo:cloud_cover"}
+    return {
+        "op": "or",
+        "args": [{"op": "<=", "args": [prop, max_cloud]}, {"op": "isNull", "args": [prop]}],
+    }
+
+
 def _search_api(
     src: Source,
     region: Region | None,
@@ -364,9 +379,11 @@ def _search_api(
         kwargs["intersects"] = region.geometry.__geo_interface__
     if max_cloud is not None:
         if client.conforms_to(ConformanceClasses.FILTER):
-            kwargs["filter"] = {"op": "<=", "args": [{"property": "eo:cloud_cover"}, max_cloud]}
+            kwargs["filter"] = cloud_filter(max_cloud)
             kwargs["filter_lang"] = "cql2-json"
         elif client.conforms_to(ConformanceClasses.QUERY):
+            # the query extension cannot say "or unknown": such a server drops the items that
+            # have no eo:cloud_cover, which every other source keeps
             kwargs["query"] = {"eo:cloud_cover": {"lte": max_cloud}}
     try:
         return list(client.search(**kwargs).items())

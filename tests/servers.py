@@ -1,5 +1,6 @@
-"""Real servers on 127.0.0.1 for the tests: a range-capable file server, a STAC API (rustac) and
-a Planetary Computer-style SAS token endpoint.
+"""Real servers on 127.0.0.1 for the tests: a range-capable file server, a STAC API (rustac),
+a Planetary Computer-style SAS token endpoint, and Planetary Computer's own STAC stack
+(stac-fastapi-pgstac on PostgreSQL + PostGIS, :func:`pgstac_api`).
 
 Python's ``http.server`` has no Range support and GDAL fails on it past ~135 kB, so
 :class:`RangeServer` implements ``Range: bytes=...`` (206 / 416), ``HEAD``, optional bearer-token
@@ -18,13 +19,15 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
@@ -242,3 +245,218 @@ class _TokenHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+# --- pgstac: Planetary Computer's stack (stac-fastapi-pgstac on PostgreSQL + PostGIS + pgstac) ---
+
+PGSTAC_VENV = Path(
+    os.environ.get("HLSMAP_PGSTAC_VENV", Path(__file__).resolve().parents[1] / ".venv-pgstac")
+)
+_INSTALL_HINT = "run `bash tests/services/pgstac.sh` (as root it installs PostGIS with apt-get)"
+
+
+def postgres_bin() -> Path | None:
+    """The ``bin`` folder of the newest PostgreSQL under /usr/lib/postgresql that has PostGIS."""
+    found = []
+    for exe in Path("/usr/lib/postgresql").glob("*/bin/postgres"):
+        version = exe.parent.parent.name
+        if (
+            version.isdigit()
+            and Path(f"/usr/share/postgresql/{version}/extension/postgis.control").exists()
+        ):
+            found.append((int(version), exe.parent))
+    return max(found)[1] if found else None
+
+
+def pgstac_missing() -> str | None:
+    """Why :func:`pgstac_api` cannot run here (``None``: everything it needs is installed)."""
+    if postgres_bin() is None:
+        return f"PostgreSQL with PostGIS is not installed: {_INSTALL_HINT}"
+    if not (PGSTAC_VENV / "bin" / "pypgstac").exists():
+        return f"{PGSTAC_VENV} (stac-fastapi-pgstac, pypgstac, uvicorn) is missing: {_INSTALL_HINT}"
+    if os.geteuid() == 0:
+        import pwd
+
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return "running as root and there is no 'postgres' user to run PostgreSQL as"
+    return None
+
+
+def _run(cmd: list[str | Path], what: str, **kwargs: Any) -> None:
+    done = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"{what} failed ({done.returncode}):\n{(done.stdout + done.stderr)[-3000:]}"
+        )
+
+
+def _wait_for(
+    check: Callable[[], bool], proc: subprocess.Popen[bytes], log: Path, what: str, timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            why = f"exited ({proc.returncode})" if proc.poll() is not None else "did not start"
+            raise RuntimeError(f"{what} {why}:\n{log.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.05)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+def _stop(proc: subprocess.Popen[bytes], sig: int) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _post_json(url: str, doc: object) -> None:
+    req = urllib.request.Request(
+        url, data=json.dumps(doc).encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            r.read()
+    except urllib.error.HTTPError as exc:
+        raise RuntimeError(f"POST {url}: {exc.code} {exc.read().decode()[:2000]}") from exc
+
+
+def pgstac_load(url: str, *hrefs: Path | str) -> None:
+    """Load collection and item / ItemCollection files into a :func:`pgstac_api` server.
+
+    Through the API's Transactions extension (``POST /collections``, then one bulk
+    ``POST /collections/{id}/items`` per collection), which, unlike ``pypgstac load``, takes
+    fractional-second datetimes. Collections go first, whatever the order given.
+    """
+    docs = [json.loads(Path(h).read_text()) for h in hrefs]
+    items: dict[str, list[dict[str, Any]]] = {}
+    for doc in docs:
+        if doc.get("type") == "Collection":
+            _post_json(f"{url}/collections", doc)
+            continue
+        for f in doc.get("features", [doc]):
+            # the file's own links point at files; the API makes its own
+            items.setdefault(str(f["collection"]), []).append({**f, "links": []})
+    for cid, features in items.items():
+        body = {"type": "FeatureCollection", "features": features}
+        _post_json(f"{url}/collections/{cid}/items", body)
+
+
+@contextmanager
+def pgstac_api(*hrefs: Path | str, timeout: float = 60.0) -> Iterator[str]:
+    """Run Planetary Computer's STAC stack on 127.0.0.1, load ``hrefs``, yield the API's URL.
+
+    A throwaway PostgreSQL cluster (a temporary folder, a free port, password auth, no fsync)
+    with PostGIS and ``pypgstac migrate``'s schema, served by stac-fastapi-pgstac under uvicorn
+    from ``.venv-pgstac``. Unlike rustac it implements the query and CQL2 filter extensions (and
+    Transactions, which loads the items: see :func:`pgstac_load`). PostgreSQL refuses to run as
+    root; as root it runs as the ``postgres`` user. Check :func:`pgstac_missing` first: this
+    raises ``RuntimeError``, with the failing server's log, when something does not start.
+    """
+    import secrets
+    import signal
+    import tempfile
+    from contextlib import ExitStack
+
+    missing = pgstac_missing()
+    pgbin = postgres_bin()
+    if missing or pgbin is None:
+        raise RuntimeError(missing)
+    root = os.geteuid() == 0
+    # as root, in /tmp rather than pytest's root-only folders: the postgres user must enter it
+    tmp = Path(tempfile.mkdtemp(prefix="hlsmap-pgstac-", dir="/tmp" if root else None))
+    as_db: dict[str, Any] = {}  # the subprocess arguments that run a command as the DB's user
+    if root:
+        import pwd
+
+        pw = pwd.getpwnam("postgres")
+        os.chown(tmp, pw.pw_uid, pw.pw_gid)
+        as_db = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
+    password = secrets.token_hex(16)
+    db_port, api_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "PGHOST": "127.0.0.1",
+        "PGPORT": str(db_port),
+        "PGUSER": "postgres",
+        "PGPASSWORD": password,
+        "PGDATABASE": "pgstac",
+    }
+    with ExitStack() as stack:
+        stack.callback(shutil.rmtree, tmp, ignore_errors=True)
+        pwfile = tmp / "password"
+        pwfile.write_text(password)
+        if as_db:
+            os.chown(pwfile, as_db["user"], as_db["group"])
+        initdb: list[str | Path] = [
+            pgbin / "initdb",
+            "-D",
+            tmp / "data",
+            "-U",
+            "postgres",
+            f"--pwfile={pwfile}",
+        ]
+        initdb += ["--auth=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync"]
+        _run(initdb, "initdb", cwd=tmp, **as_db)
+
+        db_log = tmp / "postgres.log"
+        options = ["fsync=off", "synchronous_commit=off", "full_page_writes=off"]
+        postgres: list[str | Path] = [pgbin / "postgres", "-D", tmp / "data", "-k", tmp]
+        postgres += ["-h", "127.0.0.1", "-p", str(db_port)]
+        postgres += [arg for o in options for arg in ("-c", o)]
+        db: subprocess.Popen[bytes] = subprocess.Popen(
+            postgres,
+            stdout=subprocess.DEVNULL,
+            stderr=stack.enter_context(db_log.open("wb")),
+            cwd=tmp,
+            **as_db,
+        )
+        stack.callback(_stop, db, signal.SIGINT)  # PostgreSQL's fast shutdown
+        isready: list[str | Path] = [pgbin / "pg_isready", "-q", "-d", "postgres"]
+        _wait_for(
+            lambda: subprocess.run(isready, env=env).returncode == 0,
+            db,
+            db_log,
+            "postgres",
+            timeout,
+        )
+        psql: list[str | Path] = [pgbin / "psql", "-qX", "-v", "ON_ERROR_STOP=1"]
+        _run([*psql, "-d", "postgres", "-c", "CREATE DATABASE pgstac"], "createdb", env=env)
+        _run([*psql, "-c", "CREATE EXTENSION postgis"], "CREATE EXTENSION postgis", env=env)
+        _run([PGSTAC_VENV / "bin" / "pypgstac", "migrate"], "pypgstac migrate", env=env)
+
+        api_log = tmp / "api.log"
+        api_env = {
+            **env,
+            "ENABLE_TRANSACTIONS_EXTENSIONS": "true",
+            "STAC_FASTAPI_TITLE": "hlsmap test pgstac",
+            "STAC_FASTAPI_DESCRIPTION": "stac-fastapi-pgstac for the hlsmap tests",
+            "STAC_FASTAPI_LANDING_ID": "hlsmap-test",
+            "STAC_FASTAPI_VERSION": "test",
+        }
+        uvicorn: list[str | Path] = [PGSTAC_VENV / "bin" / "python", "-m", "uvicorn"]
+        uvicorn += ["stac_fastapi.pgstac.app:create_app", "--factory", "--log-level", "warning"]
+        uvicorn += ["--host", "127.0.0.1", "--port", str(api_port)]
+        api = subprocess.Popen(
+            uvicorn,
+            stdout=subprocess.DEVNULL,
+            stderr=stack.enter_context(api_log.open("wb")),
+            cwd=tmp,  # stac-fastapi reads a .env from its working folder: none there
+            env=api_env,
+        )
+        stack.callback(_stop, api, signal.SIGTERM)
+        url = f"http://127.0.0.1:{api_port}"
+        _wait_for(lambda: _http_ok(url + "/"), api, api_log, "stac-fastapi-pgstac", timeout)
+        pgstac_load(url, *hrefs)
+        yield url
