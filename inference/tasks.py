@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from hlsmap.errors import CorruptRasterError, RemoteError, TileFailedError
+from hlsmap.inference.predict import FILL_FMASK, FMASK_INVALID_BITS
 
 log = logging.getLogger("hlsmap.inference")
 
@@ -53,6 +54,8 @@ class TileOptions:
             :mod:`hlsmap.inference.fastconv`).
         runtime: ``"jax"`` (the jitted sharded function) or ``"openvino"`` (the U-Net exported
             to OpenVINO, the fastest CPU kernel; ``compute_dtype="bfloat16"`` runs it in bf16).
+        fmask_first: read each batch's Fmask first and the bands only of observations with a
+            clear pixel on the tile (all-cloud observations cost one layer, not seven).
         output: per-observation output handed to consensus (``"probs"``).
         loader: replaces :func:`hlsmap.cube.load_cube` (same signature; called once per time
             batch with ``chunks=None``); for tests and custom data sources. Must be picklable
@@ -73,6 +76,7 @@ class TileOptions:
     retry_wait: float = 1.0
     compute_dtype: str | None = None
     runtime: str = "jax"
+    fmask_first: bool = True
     loader: Callable[..., Any] | None = None
     save_predictions: bool = False
 
@@ -325,10 +329,46 @@ def observation_batches(items: Sequence[Any], size: int) -> list[list[Any]]:
 def _read_batch(
     opts: TileOptions, items: list[Any], geobox: Any, bands: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray, list[str], list[Any]]:
-    """Load a batch of observations eagerly: (T, H, W, C) int16, (T, H, W) fmask, sensors, times."""
+    """Load a batch of observations eagerly: (T, H, W, C) int16, (T, H, W) fmask, sensors, times.
+
+    With ``opts.fmask_first`` the Fmask layers are read first and the reflectance bands only
+    of observations with at least one clear pixel on the tile: an observation that is all
+    cloud, shadow or fill gives no valid pixel whatever its bands say, so reading them is
+    waste (HLS granules are mostly cloudy somewhere, and a tile is small). Its bands come
+    back as zeros (not the -9999 fill), so it still counts as *observed* (cloud_share) and
+    never as valid - what the full read gives, up to pixels whose Fmask is set but whose
+    bands are fill.
+    """
     from hlsmap.cube import load_cube, read_errors
 
     loader = opts.loader or load_cube
+    if opts.fmask_first:
+        with read_errors():
+            qa = loader(items, geobox=geobox, bands=(), chunks=None)
+        fmask = np.asarray(qa["fmask"].values, np.uint8)
+        sensors = [str(s) for s in np.atleast_1d(qa["sensor"].values)]
+        times = list(np.atleast_1d(qa["time"].values))
+        clear = (fmask != FILL_FMASK) & ((fmask & FMASK_INVALID_BITS) == 0)
+        useful = clear.reshape(len(times), -1).any(axis=1)
+        if not useful.all():
+            stack = np.zeros((*fmask.shape, len(bands)), np.int16)
+            wanted = _items_of(items, [(sensors[t], times[t]) for t in np.flatnonzero(useful)])
+            if wanted:
+                part = _read_all(loader, wanted, geobox, bands)
+                if [(s, t) for s, t in zip(part[2], part[3], strict=True)] != [
+                    (sensors[t], times[t]) for t in np.flatnonzero(useful)
+                ]:
+                    return _read_all(loader, items, geobox, bands)  # unexpected grouping
+                stack[useful], fmask[useful] = part[0], part[1]
+            return stack, fmask, sensors, times
+    return _read_all(loader, items, geobox, bands)
+
+
+def _read_all(
+    loader: Callable[..., Any], items: list[Any], geobox: Any, bands: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, list[str], list[Any]]:
+    from hlsmap.cube import read_errors
+
     with read_errors():
         cube = loader(items, geobox=geobox, bands=tuple(bands), chunks=None)
     stack = np.stack([np.asarray(cube[b].values, np.int16) for b in bands], axis=-1)
@@ -336,3 +376,25 @@ def _read_batch(
     sensors = [str(s) for s in np.atleast_1d(cube["sensor"].values)]
     times = list(np.atleast_1d(cube["time"].values))
     return stack, fmask, sensors, times
+
+
+def _items_of(items: list[Any], observations: list[tuple[str, Any]]) -> list[Any]:
+    """The items that make up the given (sensor, time) observations of a loaded cube.
+
+    An observation fuses the granules of one sensor on one solar day; its time is one of
+    theirs, so an item belongs to the observation of its sensor less than a day away (passes
+    of one sensor over a place are at least a day apart).
+    """
+    from hlsmap.sensors import sensor_for_collection
+
+    day = np.timedelta64(1, "D")
+    keep = []
+    for item in items:
+        if item.datetime is None:  # a range-only item: keep it (a mismatch reads everything)
+            keep.append(item)
+            continue
+        name = sensor_for_collection(item.collection_id or "").name
+        when = np.datetime64(item.datetime.replace(tzinfo=None), "ns")
+        if any(s == name and abs(when - np.datetime64(t, "ns")) < day for s, t in observations):
+            keep.append(item)
+    return keep

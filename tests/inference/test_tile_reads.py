@@ -1,0 +1,83 @@
+"""Tile reads: Fmask first, then the bands of observations with a clear pixel only."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from runner_world import CONFIG, PERIODS, SIZE, make_world, region_geobox
+
+from hlsmap.cube import load_cube
+from hlsmap.inference.runner import plan_tasks
+from hlsmap.inference.tasks import _read_batch, read_tile_file, run_tile
+from hlsmap.model import BANDS
+
+from hlsfixtures import make_granule
+
+
+@pytest.fixture(scope="module")
+def cloudy_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Any], Path]:
+    """The runner world plus an L30 and an S30 observation that are all cloud or fill."""
+    root = tmp_path_factory.mktemp("cloudy")
+    items, model_dir = make_world(root)
+    overcast = np.full((SIZE, SIZE), 0b10, np.uint8)  # cloud everywhere
+    half = overcast.copy()
+    half[:, :40] = 255  # outside the swath on the left, cloud on the right
+    for day, sensor, fmask in [(20, "L30", overcast), (22, "S30", half)]:
+        when = dt.datetime(2024, 7, day, 17, 30, tzinfo=dt.UTC)
+        items.append(make_granule(root / "granules", sensor, when, shape=(SIZE, SIZE),
+                                  fmask=fmask))  # fmt: skip
+    return items, model_dir
+
+
+class CountingLoader:
+    """load_cube, recording how many items each call read for which bands."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[tuple[str, ...], int]] = []
+
+    def __call__(self, items: Any, **kw: Any) -> Any:
+        self.calls.append((tuple(kw["bands"]), len(items)))
+        return load_cube(items, **kw)
+
+
+def test_bands_are_read_only_for_observations_with_a_clear_pixel(cloudy_world) -> None:
+    items, _ = cloudy_world
+    geobox = region_geobox()
+    loader = CountingLoader()
+    opts = dataclasses.replace(CONFIG.options, loader=loader)
+    bands, fmask, sensors, times = _read_batch(opts, items, geobox, BANDS)
+    assert loader.calls == [((), 7), (BANDS, 5)]  # Fmask of all 7, bands of the 5 clear ones
+    full = _read_batch(dataclasses.replace(opts, fmask_first=False), items, geobox, BANDS)
+    assert loader.calls[-1] == (BANDS, 7)
+    assert sensors == full[2] and times == full[3]
+    np.testing.assert_array_equal(fmask, full[1])
+    overcast = [t for t in range(len(times)) if np.datetime64(times[t], "D").item().month == 7]
+    assert len(overcast) == 2
+    clear = [t for t in range(len(times)) if t not in overcast]
+    np.testing.assert_array_equal(bands[clear], full[0][clear])
+    assert not bands[overcast].any()  # zeros: observed, never valid
+
+
+def test_fmask_first_gives_the_same_tile_outputs(cloudy_world, tmp_path) -> None:
+    items, model_dir = cloudy_world
+    results = {}
+    for first in (True, False):
+        config = dataclasses.replace(
+            CONFIG, options=dataclasses.replace(CONFIG.options, fmask_first=first)
+        )
+        out = tmp_path / str(first)
+        (out / "tiles").mkdir(parents=True)
+        task = plan_tasks(items, region_geobox(), model_dir, out, PERIODS, config)[0]
+        rep = run_tile(task)
+        assert rep.n_observations == 7
+        results[first] = read_tile_file(task.out_path)[0]
+    for period, layers in results[True].items():
+        for name, arr in layers.items():
+            np.testing.assert_array_equal(arr, results[False][period][name], err_msg=name)
+    # the overcast observations count as seen (cloud share), not as valid
+    assert results[True]["2024"]["cloud_share"].max() > 0
