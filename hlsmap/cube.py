@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hlsmap.errors import (
+    ConfigError,
     CorruptRasterError,
     EmptySearchError,
     InvalidRegionError,
@@ -83,7 +84,9 @@ def _item_crs(item: pystac.Item) -> str | None:
     return None
 
 
-def _check_assets(items: Sequence[pystac.Item], adapter: SensorAdapter, bands: Sequence[str]):
+def _check_assets(
+    items: Sequence[pystac.Item], adapter: SensorAdapter, bands: Sequence[str], fmask: bool = True
+) -> None:
     needed = {b: adapter.bands[b].asset for b in bands if b in adapter.bands}
     missing_bands = [b for b in bands if b not in adapter.bands]
     if missing_bands:
@@ -91,7 +94,8 @@ def _check_assets(items: Sequence[pystac.Item], adapter: SensorAdapter, bands: S
             f"sensor {adapter.name} has no band {', '.join(missing_bands)}; it offers "
             f"{', '.join(adapter.bands)}; ask only for bands every sensor in the search has"
         )
-    needed[FMASK] = adapter.qa.asset
+    if fmask:
+        needed[FMASK] = adapter.qa.asset
     for item in items:
         absent = [f"{a} ({b})" for b, a in needed.items() if a not in item.assets]
         if absent:
@@ -159,6 +163,7 @@ def load_cube(
     patch_url: Callable[[str], str] | None = None,
     gdal_options: dict[str, Any] | None = None,
     progress: bool = False,
+    fmask: bool = True,
 ) -> xr.Dataset:
     """Load items of any registered sensors into one aligned HLS cube.
 
@@ -179,6 +184,8 @@ def load_cube(
         gdal_options: extra GDAL settings (e.g. :func:`hlsmap.access.earthdata_gdal_env` for
             a NASA mirror under another host name).
         progress: show a progress bar while reading (eager loads).
+        fmask: also load the ``fmask`` layer (``False``: the bands only, for a caller that
+            read the Fmask already; ``bands=()`` loads the Fmask alone).
 
     Returns:
         A Dataset with dims ``(time, y, x)``: int16 bands (fill -9999), ``fmask`` (uint8,
@@ -195,6 +202,8 @@ def load_cube(
     if not items:
         raise EmptySearchError("no items to load; the search found nothing, widen it")
     bands = tuple(bands) if bands is not None else _default_bands()
+    if not bands and not fmask:
+        raise ConfigError("load_cube with bands=() and fmask=False would load nothing")
     if geobox is None:
         geobox = (
             region.geobox(resolution=resolution, crs=crs)
@@ -217,11 +226,11 @@ def load_cube(
     parts = []
     for name, group in groups.items():
         adapter = adapters[name]
-        _check_assets(group, adapter, bands)
+        _check_assets(group, adapter, bands, fmask)
         with read_errors():
             raw = odc.stac.load(
                 group,
-                bands=[*bands, FMASK],
+                bands=[*bands, FMASK] if fmask else list(bands),
                 geobox=geobox,
                 chunks=dict(chunks) if chunks is not None else None,  # type: ignore[arg-type]
                 groupby=groupby,
@@ -291,13 +300,15 @@ def _harmonize(
             for t in range(da.sizes["time"])
         ]
         out[band] = (da.dims, stack(slices))
-    qa = raw[FMASK]
-    out[FMASK] = (qa.dims, adapter.to_fmask(qa.data).astype(np.uint8))
+    if FMASK in raw.data_vars:
+        qa = raw[FMASK]
+        out[FMASK] = (qa.dims, adapter.to_fmask(qa.data).astype(np.uint8))
     ds = xr.Dataset(out, coords=raw.coords, attrs=raw.attrs)
     for band in bands:
         # (not CF's scale_factor: readers would decode the int16 to float on the way back)
         ds[band].attrs.update({"nodata": REFLECTANCE_FILL, "reflectance_scale": 0.0001})
-    ds[FMASK].attrs.update({"nodata": FMASK_FILL, "flag_meanings": "HLS v2.0 Fmask bits"})
+    if FMASK in ds.data_vars:
+        ds[FMASK].attrs.update({"nodata": FMASK_FILL, "flag_meanings": "HLS v2.0 Fmask bits"})
     n = ds.sizes["time"]
     ds = ds.assign_coords(
         sensor=("time", np.array([adapter.name] * n, dtype=object)),

@@ -342,26 +342,26 @@ def _read_batch(
     from hlsmap.cube import load_cube, read_errors
 
     loader = opts.loader or load_cube
-    if opts.fmask_first:
+    if not opts.fmask_first:
+        return _read_all(loader, items, geobox, bands)
+    with read_errors():
+        qa = loader(items, geobox=geobox, bands=(), chunks=None)
+    fmask = np.asarray(qa["fmask"].values, np.uint8)
+    sensors = [str(s) for s in np.atleast_1d(qa["sensor"].values)]
+    times = list(np.atleast_1d(qa["time"].values))
+    clear = (fmask != FILL_FMASK) & ((fmask & FMASK_INVALID_BITS) == 0)
+    useful = np.flatnonzero(clear.reshape(len(times), -1).any(axis=1))
+    stack = np.zeros((*fmask.shape, len(bands)), np.int16)
+    wanted = _items_of(items, [(sensors[t], times[t]) for t in useful])
+    if wanted:
         with read_errors():
-            qa = loader(items, geobox=geobox, bands=(), chunks=None)
-        fmask = np.asarray(qa["fmask"].values, np.uint8)
-        sensors = [str(s) for s in np.atleast_1d(qa["sensor"].values)]
-        times = list(np.atleast_1d(qa["time"].values))
-        clear = (fmask != FILL_FMASK) & ((fmask & FMASK_INVALID_BITS) == 0)
-        useful = clear.reshape(len(times), -1).any(axis=1)
-        if not useful.all():
-            stack = np.zeros((*fmask.shape, len(bands)), np.int16)
-            wanted = _items_of(items, [(sensors[t], times[t]) for t in np.flatnonzero(useful)])
-            if wanted:
-                part = _read_all(loader, wanted, geobox, bands)
-                if [(s, t) for s, t in zip(part[2], part[3], strict=True)] != [
-                    (sensors[t], times[t]) for t in np.flatnonzero(useful)
-                ]:
-                    return _read_all(loader, items, geobox, bands)  # unexpected grouping
-                stack[useful], fmask[useful] = part[0], part[1]
-            return stack, fmask, sensors, times
-    return _read_all(loader, items, geobox, bands)
+            cube = loader(wanted, geobox=geobox, bands=tuple(bands), chunks=None, fmask=False)
+        got = list(zip(map(str, np.atleast_1d(cube["sensor"].values)),
+                       np.atleast_1d(cube["time"].values), strict=True))  # fmt: skip
+        if got != [(sensors[t], times[t]) for t in useful]:
+            return _read_all(loader, items, geobox, bands)  # an unexpected grouping: read all
+        stack[useful] = np.stack([np.asarray(cube[b].values, np.int16) for b in bands], axis=-1)
+    return stack, fmask, sensors, times
 
 
 def _read_all(

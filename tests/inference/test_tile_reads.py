@@ -38,11 +38,13 @@ class CountingLoader:
     """load_cube, recording how many items each call read for which bands."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[tuple[str, ...], int]] = []
+        self.calls: list[tuple[tuple[str, ...], int, bool]] = []
 
     def __call__(self, items: Any, **kw: Any) -> Any:
-        self.calls.append((tuple(kw["bands"]), len(items)))
-        return load_cube(items, **kw)
+        self.calls.append((tuple(kw["bands"]), len(items), kw.get("fmask", True)))
+        cube = load_cube(items, **kw)
+        assert ("fmask" in cube.data_vars) == kw.get("fmask", True)
+        return cube
 
 
 def test_bands_are_read_only_for_observations_with_a_clear_pixel(cloudy_world) -> None:
@@ -51,9 +53,10 @@ def test_bands_are_read_only_for_observations_with_a_clear_pixel(cloudy_world) -
     loader = CountingLoader()
     opts = dataclasses.replace(CONFIG.options, loader=loader)
     bands, fmask, sensors, times = _read_batch(opts, items, geobox, BANDS)
-    assert loader.calls == [((), 7), (BANDS, 5)]  # Fmask of all 7, bands of the 5 clear ones
+    # the Fmask of all 7 observations, then the bands alone of the 5 with a clear pixel
+    assert loader.calls == [((), 7, True), (BANDS, 5, False)]
     full = _read_batch(dataclasses.replace(opts, fmask_first=False), items, geobox, BANDS)
-    assert loader.calls[-1] == (BANDS, 7)
+    assert loader.calls[-1] == (BANDS, 7, True)
     assert sensors == full[2] and times == full[3]
     np.testing.assert_array_equal(fmask, full[1])
     overcast = [t for t in range(len(times)) if np.datetime64(times[t], "D").item().month == 7]
@@ -81,3 +84,10 @@ def test_fmask_first_gives_the_same_tile_outputs(cloudy_world, tmp_path) -> None
             np.testing.assert_array_equal(arr, results[False][period][name], err_msg=name)
     # the overcast observations count as seen (cloud share), not as valid
     assert results[True]["2024"]["cloud_share"].max() > 0
+
+
+def test_load_cube_refuses_to_load_nothing(cloudy_world) -> None:
+    from hlsmap.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="nothing"):
+        load_cube(cloudy_world[0], geobox=region_geobox(), bands=(), fmask=False)
