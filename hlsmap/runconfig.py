@@ -60,6 +60,10 @@ class MapConfig:
         n_workers: worker processes of the local cluster.
         save_predictions: keep per-observation predictions per tile
             (``work/<year>/tiles/*.predictions.zarr``) for ``hlsmap alerts`` / ``consensus``.
+        runtime: ``jax`` (the jitted function on every device) or ``openvino`` (the U-Net
+            exported to OpenVINO: the fastest CPU kernel, ``pip install 'hlsmap[openvino]'``).
+        precision: ``f32`` or ``bf16`` (bfloat16 compute: GPUs, or CPUs with bf16 units on
+            the openvino runtime).
     """
 
     year: int
@@ -84,6 +88,8 @@ class MapConfig:
     scheduler: str | None = None
     n_workers: int | None = None
     save_predictions: bool = False
+    runtime: str = "jax"
+    precision: str = "f32"
     grid: Any = None
 
     def __post_init__(self) -> None:
@@ -101,6 +107,10 @@ class MapConfig:
             raise ConfigError(f"scheme {self.scheme!r} unknown; use v1 or v2")
         if self.min_valid < 1:
             raise ConfigError("min_valid must be at least 1")
+        if self.runtime not in ("jax", "openvino"):
+            raise ConfigError(f"runtime {self.runtime!r} unknown; use jax or openvino")
+        if self.precision not in ("f32", "bf16"):
+            raise ConfigError(f"precision {self.precision!r} unknown; use f32 or bf16")
 
     @property
     def region(self) -> Region:

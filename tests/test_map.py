@@ -182,3 +182,22 @@ def test_saved_predictions_give_the_same_consensus(served_world, tmp_path: Path)
     from_map = rasterio.open(tmp_path / "m" / "hlsmap-annual-2024" / "class.tif").read(1)
     from_store = rasterio.open(tmp_path / "c" / "hlsmap-2024" / "class.tif").read(1)
     np.testing.assert_array_equal(from_map, from_store)
+
+
+def test_openvino_runtime_maps_like_jax(served_world, mapped: Path, tmp_path: Path) -> None:
+    pytest.importorskip("openvino")
+    out = tmp_path / "ov"
+    code = cli(
+        "map", *bbox_args(served_world.world), "--year", "2024",
+        "--model", str(served_world.model), "--out", str(out), "--source", served_world.api,
+        "--season", "wet=01-02", "--season", "dry=03-04", "--tile-size", "48",
+        "--runtime", "openvino",
+    )  # fmt: skip
+    assert code == 0
+    assert json.loads((out / "run-config.json").read_text())["runtime"] == "openvino"
+    for product in ("hlsmap-annual-2024", "hlsmap-wet-2024"):
+        jax_map = rasterio.open(mapped / product / "class.tif").read(1)
+        ov_map = rasterio.open(out / product / "class.tif").read(1)
+        assert (jax_map == ov_map).mean() > 0.999
+    assert cli("map", *bbox_args(served_world.world), "--year", "2024", "--model", "m",
+               "--out", str(tmp_path / "x"), "--runtime", "tpu") == 2  # fmt: skip

@@ -46,6 +46,13 @@ def map_cmd(
             help="Keep per-observation predictions per tile for hlsmap alerts / consensus.",
         ),
     ] = None,
+    runtime: Annotated[
+        str | None,
+        typer.Option(help="jax, or openvino (the fastest CPU kernel: hlsmap[openvino])."),
+    ] = None,
+    precision: Annotated[
+        str | None, typer.Option(help="f32 or bf16 (GPUs; CPUs with bf16 units on openvino).")
+    ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="A TOML/YAML file holding any option.")
     ] = None,
@@ -76,6 +83,8 @@ def map_cmd(
         tile_size=tile_size,
         scheduler=scheduler,
         save_predictions=save_predictions,
+        runtime=runtime,
+        precision=precision,
     )
     if plan:
         p = plan_map(cfg)
