@@ -204,7 +204,11 @@ def _run_config(cfg: MapConfig) -> Any:
         tile_size=cfg.tile_size,
         halo=cfg.halo,
         options=TileOptions(
-            rule=cfg.rule, min_valid=cfg.min_valid, save_predictions=cfg.save_predictions
+            rule=cfg.rule,
+            min_valid=cfg.min_valid,
+            save_predictions=cfg.save_predictions,
+            runtime=cfg.runtime,
+            compute_dtype="bfloat16" if cfg.precision == "bf16" else None,
         ),
         scheme="v1",  # products are remapped to v2 when written
         n_workers=cfg.n_workers,
