@@ -217,22 +217,21 @@ def _run_config(cfg: MapConfig) -> Any:
 
 
 def _products(
-    out: Path, work: Path, periods: list[Any], geobox: Any, cfg: MapConfig, props: dict[str, Any]
+    out: Path, result: Any, periods: list[Any], geobox: Any, cfg: MapConfig, props: dict[str, Any]
 ) -> dict[str, Any]:
-    """Turn the runner's region mosaics into products: COG + PNG + statistics + STAC item."""
-    import xarray as xr
+    """Write each period's products (COG + PNG + statistics + STAC item) from the run's tiles.
 
-    from hlsmap.outputs import cog
+    The tiles are read window by window (:class:`hlsmap.inference.mosaic.TileMosaic`): the
+    products are the only region-wide files, written once, and no step holds the region.
+    """
+    from hlsmap.inference.mosaic import TileMosaic
     from hlsmap.outputs.maps import write_period_products
 
     items = {}
     for period in periods:
-        layers = {}
-        for layer in ("class", "confidence", "n_valid", "cloud_share"):
-            arr, _, _ = cog.read_cog(work / period.name / f"{layer}.tif")
-            layers[layer] = (("y", "x"), arr)
+        source = TileMosaic(result.tasks, geobox, period.name)
         items[period.name] = write_period_products(
-            out, period, xr.Dataset(layers), geobox, scheme=cfg.scheme, properties=props
+            out, period, source, geobox, scheme=cfg.scheme, properties=props
         )
     return items
 
@@ -243,8 +242,9 @@ def run_map(cfg: MapConfig, *, client: Any = None, progress: bool = True) -> Map
     Outputs under ``cfg.out``: ``hlsmap-<period>/`` (``class.tif`` with colour table,
     ``confidence.tif``, ``n_valid.tif``, ``cloud_share.tif``, ``quicklook.png``, area statistics,
     a STAC item), ``hlsmap-change-*/`` with ``change=True``, ``collection.json`` over all of them,
-    ``run-config.json``, ``plan.json``, ``seasons.json`` and the runner's ``work/`` folder (tiles
-    already done there are skipped on a rerun).
+    ``run-config.json``, ``plan.json``, ``seasons.json`` and the runner's ``work/`` folder (its
+    tile files; tiles already done there are skipped on a rerun). Each product is written once,
+    streamed from the tiles window by window, so memory does not grow with the region.
     """
     import time
 
@@ -280,7 +280,7 @@ def run_map(cfg: MapConfig, *, client: Any = None, progress: bool = True) -> Map
         work = out / "work" / str(year)
         result = run_region(
             plan.found[year], plan.geobox, cfg.model, work, periods,
-            config=run_config, client=client, progress=progress,
+            config=run_config, client=client, progress=progress, mosaic=False,
         )  # fmt: skip
         pixel_obs += result.pixel_observations
         failed += len(result.failed)
@@ -292,7 +292,7 @@ def run_map(cfg: MapConfig, *, client: Any = None, progress: bool = True) -> Map
                 f"every tile of {year} failed; the first said: {reason}. The run log is "
                 f"{work / 'run.log'}; fix the cause and rerun (finished tiles are kept)"
             )
-        made = _products(out, work, periods, plan.geobox, cfg, {**props, "hlsmap:year": year})
+        made = _products(out, result, periods, plan.geobox, cfg, {**props, "hlsmap:year": year})
         annual[year] = out / f"hlsmap-annual-{year}" / "class.tif"
         products.update(made)
     if cfg.change:

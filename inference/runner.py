@@ -4,7 +4,8 @@ Each tile of the output grid (odc-geo ``GeoboxTiles``) is one task (:func:`run_t
 cube of the tile plus a halo -> predict every observation in time batches -> streaming consensus
 -> write the tile's layers atomically. Tiles whose file exists are skipped, so a killed run
 resumes where it stopped and ends with the same outputs as an uninterrupted one. When every tile
-is done, each period's layers are mosaicked into region-wide COGs.
+is done, each period's layers are mosaicked into region-wide COGs, streamed window by window
+from the tile files (:mod:`hlsmap.inference.mosaic`), so no step holds the region in memory.
 
 Tasks run on Dask: a ``LocalCluster`` sized to the machine by default, an existing scheduler
 (``scheduler="tcp://host:8786"``) or a ``distributed.Client`` passed in. Workers need the model
@@ -72,6 +73,8 @@ class RunResult:
     failed: dict[tuple[int, int], str]
     mosaics: dict[str, dict[str, Path]]
     seconds: float
+    tasks: list[TileTask] = field(default_factory=list, repr=False)
+    """The run's tile tasks (for :class:`hlsmap.inference.mosaic.TileMosaic`)."""
 
     @property
     def ok(self) -> bool:
@@ -203,6 +206,7 @@ def run_region(
     config: RunConfig | None = None,
     client: Any = None,
     progress: bool = True,
+    mosaic: bool = True,
 ) -> RunResult:
     """Map a region: every observation of ``items`` predicted, consensus per period, COGs.
 
@@ -217,6 +221,8 @@ def run_region(
         client: a ``distributed.Client`` or a scheduler address; default: ``config.scheduler``
             or a new ``LocalCluster``.
         progress: show a progress bar (tiles, observations, pixel-observations/s).
+        mosaic: write the region COGs; ``False`` leaves the tiles only, for a caller that
+            streams its own products from them (``TileMosaic(result.tasks, geobox, period)``).
 
     Returns:
         A :class:`RunResult`; tiles that kept failing are listed in ``failed`` (their area is
@@ -234,8 +240,12 @@ def run_region(
     tasks = plan_tasks(items, geobox, model_dir, out, periods, config)
     (out / "tiles").mkdir(exist_ok=True)
     reports, failed = _execute(tasks, out, client, config, progress)
-    mosaics = write_mosaics(tasks, geobox, out, [p.name for p in periods], config.scheme)
-    result = RunResult(out, len(tasks), reports, failed, mosaics, time.perf_counter() - start)
+    mosaics = {}
+    if mosaic:
+        mosaics = write_mosaics(tasks, geobox, out, [p.name for p in periods], config.scheme)
+    result = RunResult(
+        out, len(tasks), reports, failed, mosaics, time.perf_counter() - start, tasks
+    )
     _log_event(out, {"event": "run", "tiles": len(tasks), "skipped": result.skipped,
                      "failed": len(failed), "seconds": round(result.seconds, 3),
                      "pixel_observations": result.pixel_observations})  # fmt: skip

@@ -69,6 +69,9 @@ def test_all_products_written_and_valid(mapped: Path) -> None:
     assert cfg["seasons"] == ["wet=01-02", "dry=03-04"]
     assert json.loads((mapped / "seasons.json").read_text())["method"] == "given"
     assert (mapped / "collection.json").exists()
+    # written once: the products stream from the tiles, no region mosaic under work/
+    assert not list((mapped / "work").rglob("*.tif"))
+    assert len(list((mapped / "work" / "2024" / "tiles").glob("tile_*.npz"))) == 4
 
 
 def test_rerun_resumes_and_reproduces(mapped: Path, served_world) -> None:

@@ -1,6 +1,7 @@
 """Change and alert products: what ``hlsmap change`` and ``hlsmap alerts`` call.
 
-``run_change`` writes ``OUT/hlsmap-change-<before>-<after>/``: ``transitions.tif`` (``from * 10
+``run_change`` (block by block: bounded memory whatever the maps' size) writes
+``OUT/hlsmap-change-<before>-<after>/``: ``transitions.tif`` (``from * 10
 + to``, 0 no data, with the transition class list in STAC), one ``<layer>.tif`` per named change
 (1 change, 0 none, 255 no data), ``matrix.json``/``matrix.csv`` (hectares), ``quicklook.png``
 (the new class where the map changed) and the STAC item and collection.
@@ -17,7 +18,7 @@ observations only.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from hlsmap.classes import NODATA, SURFACE_CLASSES
 from hlsmap.errors import ConfigError
 from hlsmap.outputs import cog, quicklook, stac, stats
 from hlsmap.outputs.atomic import write_text
+from hlsmap.outputs.blocks import Decimator, Window, block_windows
 
 KIND_TEXT = {
     "tree_loss": "trees in the baseline, another class now",
@@ -86,51 +88,60 @@ def _period_tag(tags: dict[str, str], key: str, fallback: str) -> str:
 
 
 def run_change(cfg: ChangeConfig) -> Any:
-    """Compare two class maps; write the change products; return the STAC item."""
-    a, gb_a, tags_a = cog.read_cog(cfg.before)
-    b, gb_b, tags_b = cog.read_cog(cfg.after)
+    """Compare two class maps; write the change products; return the STAC item.
+
+    The maps are read, compared and written window by window (``blocksize``): memory is bounded
+    by a window and the minimum mapping unit, not the maps (:func:`change_blocks`).
+    """
+    import contextlib
+
+    import rasterio
+
+    gb_a, tags_a = _grid(cfg.before)
+    gb_b, tags_b = _grid(cfg.after)
     if gb_a != gb_b:
         raise ConfigError(
             f"{cfg.before} and {cfg.after} are on different grids; map both on one grid"
         )
     mmu = mmu_pixels(cfg.mmu_ha, gb_a) if cfg.mmu_ha is not None else int(cfg.mmu)
-    res = compute_change(a, b, gb_a, mmu=mmu, connectivity=cfg.connectivity)
     name = f"hlsmap-change-{_label(cfg.before)}-{_label(cfg.after)}"
     d = Path(cfg.out_dir) / name
-    cogs = {
-        "transitions": cog.write_cog(
-            d / "transitions.tif",
-            res.transitions,
-            gb_a,
-            nodata=0,
-            resampling="mode",
-            description="from*10+to",
-            blocksize=cfg.blocksize,
-        )
-    }
-    nodata = res.transitions == 0
-    for layer, mask in res.layers.items():
-        v = np.where(nodata, 255, mask).astype(np.uint8)
-        cogs[layer] = cog.write_cog(
-            d / f"{layer}.tif",
-            v,
-            gb_a,
-            nodata=255,
-            resampling="mode",
-            description=layer,
-            blocksize=cfg.blocksize,
-        )
-    assert res.matrix is not None
-    mj, mc = stats.write_transition_matrix(d / "matrix", res.matrix)
-    shown = np.where(res.changed, res.transitions % 10, NODATA).astype(np.uint8)
-    png = quicklook.class_png(d / "quicklook.png", shown, title="New class where changed")
+    layers: dict[str, dict[str, Any]] = {"transitions": {"nodata": 0, "description": "from*10+to"}}
+    layers.update({k: {"nodata": 255, "description": k} for k in NAMED_CHANGES})
+    pairs = np.zeros((len(SURFACE_CLASSES),) * 2, np.int64)
+    changed = 0
+    named = dict.fromkeys(NAMED_CHANGES, 0)
+    shape = (int(gb_a.shape[0]), int(gb_a.shape[1]))
+    thumb = Decimator(shape, 1024, np.uint8)
+    with contextlib.ExitStack() as stack:
+        src_a = stack.enter_context(rasterio.open(cfg.before))
+        src_b = stack.enter_context(rasterio.open(cfg.after))
+        writers = {
+            k: stack.enter_context(cog.cog_stream(d / f"{k}.tif", gb_a, np.uint8,
+                                                  resampling="mode", blocksize=cfg.blocksize,
+                                                  **opts))
+            for k, opts in layers.items()
+        }  # fmt: skip
+        for window, t, masks in change_blocks(src_a, src_b, mmu, cfg.connectivity, cfg.blocksize):
+            writers["transitions"].write(window, t)
+            nodata = t == 0
+            for layer, mask in masks.items():
+                writers[layer].write(window, np.where(nodata, 255, mask).astype(np.uint8))
+                named[layer] += int(mask.sum())
+            moved = (t != 0) & (t // 10 != t % 10)
+            changed += int(moved.sum())
+            pairs += stats.transition_counts(t)
+            thumb.add(window, np.where(moved, t % 10, NODATA).astype(np.uint8))
+    cogs = {k: w.path for k, w in writers.items()}
+    ha = hectares_per_pixel(gb_a)
+    mj, mc = stats.write_transition_matrix(d / "matrix", pairs * ha)
+    png = quicklook.class_png(d / "quicklook.png", thumb.array, title="New class where changed")
     start = _period_tag(tags_a, "start", "1970-01-01")
     end = _period_tag(tags_b, "end", start)
-    ha = hectares_per_pixel(gb_a)
     props = {
         "hlsmap:mmu_pixels": mmu,
-        "hlsmap:changed_hectares": round(float(res.changed.sum()) * ha, 4),
-        **{f"hlsmap:{k}_hectares": round(float(v.sum()) * ha, 4) for k, v in res.layers.items()},
+        "hlsmap:changed_hectares": round(float(changed) * ha, 4),
+        **{f"hlsmap:{k}_hectares": round(float(v) * ha, 4) for k, v in named.items()},
     }
     extra = {
         "matrix_json": stac.file_asset(mj, "application/json", d, ("metadata",), "matrix"),
@@ -154,6 +165,54 @@ def run_change(cfg: ChangeConfig) -> Any:
         cfg.out_dir, [item], collection_id="hlsmap-change", title="hlsmap change maps"
     )
     return item
+
+
+def _grid(path: str | Path) -> tuple[Any, dict[str, str]]:
+    """The GeoBox and tags of a map file, without reading its pixels."""
+    import rasterio
+    from odc.geo.geobox import GeoBox
+
+    from hlsmap.errors import CorruptRasterError
+
+    try:
+        with rasterio.open(path) as src:
+            if src.crs is None:
+                raise CorruptRasterError(f"{path} has no CRS; write maps with hlsmap or GDAL")
+            return GeoBox((src.height, src.width), src.transform, src.crs.to_wkt()), src.tags()
+    except rasterio.errors.RasterioIOError as exc:
+        raise CorruptRasterError(f"cannot read {path}: {exc}; check the path") from exc
+
+
+def change_blocks(
+    before: Any, after: Any, mmu: int = 1, connectivity: int = 8, blocksize: int = 512
+) -> Iterator[tuple[Window, np.ndarray, dict[str, np.ndarray]]]:
+    """:func:`hlsmap.change.compute_change` of two maps, one window at a time.
+
+    Args:
+        before, after: open rasterio datasets (band 1: class codes) on one grid.
+        mmu, connectivity: as for ``compute_change``.
+        blocksize: side of the windows.
+
+    Yields:
+        ``(window, transitions, {named layer: mask})`` of each window; together, exactly the
+        whole-map result. With a minimum mapping unit each window is compared with a margin of
+        ``2 * mmu + 2`` pixels: a changed patch smaller than ``mmu`` pixels spans fewer than
+        ``mmu`` pixels, so every patch that decides a pixel of the window is seen whole (or
+        is seen to be at least ``mmu`` pixels), and the MMU removes what it would remove
+        from the whole map.
+    """
+    h, w = before.height, before.width
+    margin = 0 if mmu <= 1 else 2 * mmu + 2
+    for window in block_windows((h, w), blocksize):
+        r, c, bh, bw = window
+        r0, c0 = max(r - margin, 0), max(c - margin, 0)
+        r1, c1 = min(r + bh + margin, h), min(c + bw + margin, w)
+        box = ((r0, r1), (c0, c1))
+        res = compute_change(
+            before.read(1, window=box), after.read(1, window=box), None, mmu, connectivity
+        )
+        core = (slice(r - r0, r - r0 + bh), slice(c - c0, c - c0 + bw))
+        yield window, res.transitions[core], {k: v[core] for k, v in res.layers.items()}
 
 
 @dataclass

@@ -4,11 +4,18 @@ Written with GDAL's COG driver (through rasterio): class maps get overviews by *
 resampling (an average of class codes means nothing) and the embedded colour table of
 :func:`hlsmap.classes.colormap`; continuous layers get averaged overviews. GDAL builds overviews
 down to one tile, so rasters no larger than one tile (``blocksize``) have none.
+
+:func:`write_cog` writes an array held in memory; :func:`cog_stream` writes a region window by
+window (a tiled GeoTIFF on disk first, then GDAL's COG copy of it, which reads it block by
+block), so its memory is bounded by the window, whatever the region's size. Both give the same
+file for the same pixels.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,22 +65,17 @@ def write_cog(
         raise ConfigError(f"write_cog writes one 2-D layer; got shape {a.shape}")
     if tuple(a.shape) != tuple(geobox.shape):
         raise ConfigError(f"array shape {a.shape} does not match the GeoBox {tuple(geobox.shape)}")
-    if blocksize % 16 or blocksize < 128:
-        raise ConfigError(f"blocksize {blocksize} must be a multiple of 16, at least 128")
+    _check_blocksize(blocksize)
     profile = {
         "driver": "COG",
         "height": a.shape[0],
         "width": a.shape[1],
         "count": 1,
-        "dtype": a.dtype.name if a.dtype != bool else "uint8",
+        "dtype": _dtype_name(a.dtype),
         "crs": geobox.crs.to_wkt(),
         "transform": geobox.affine,
         "nodata": nodata,
-        "compress": "DEFLATE",
-        "predictor": "YES" if np.issubdtype(a.dtype, np.integer) and colormap_ is None else "NO",
-        "blocksize": blocksize,
-        "overview_resampling": resampling.upper(),
-        "bigtiff": "IF_SAFER",
+        **_cog_options(a.dtype, colormap_ is not None, blocksize, resampling),
     }
     try:
         with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
@@ -89,6 +91,122 @@ def write_cog(
     return Path(path)
 
 
+def _check_blocksize(blocksize: int) -> None:
+    if blocksize % 16 or blocksize < 128:
+        raise ConfigError(f"blocksize {blocksize} must be a multiple of 16, at least 128")
+
+
+def _dtype_name(dtype: Any) -> str:
+    dtype = np.dtype(dtype)
+    return "uint8" if dtype.kind == "b" else dtype.name
+
+
+def _cog_options(dtype: Any, paletted: bool, blocksize: int, resampling: str) -> dict[str, Any]:
+    """Creation options of GDAL's COG driver (one place for both writers)."""
+    integer = np.issubdtype(np.dtype(dtype), np.integer)  # bool: no predictor, as ever
+    return {
+        "compress": "DEFLATE",
+        "predictor": "YES" if integer and not paletted else "NO",
+        "blocksize": blocksize,
+        "overview_resampling": resampling.upper(),
+        "bigtiff": "IF_SAFER",
+    }
+
+
+class BlockWriter:
+    """The writing end of :func:`cog_stream`: ``write(window, block)`` once per window."""
+
+    def __init__(self, path: Path, dst: Any) -> None:
+        self.path = path
+        self.dtype = np.dtype(dst.dtypes[0])
+        self._dst = dst
+
+    def write(self, window: tuple[int, int, int, int], block: np.ndarray) -> None:
+        """Write ``block`` (``(height, width)``) at ``window`` = ``(row, col, height, width)``."""
+        from rasterio.windows import Window
+
+        r, c, h, w = window
+        if block.shape != (h, w):
+            raise ConfigError(f"block of shape {block.shape} for a {h} x {w} window")
+        self._dst.write(block.astype(self.dtype, copy=False), 1, window=Window(c, r, w, h))
+
+
+@contextlib.contextmanager
+def cog_stream(
+    path: str | os.PathLike[str],
+    geobox: Any,
+    dtype: Any,
+    nodata: float | None = None,
+    resampling: str = "average",
+    colormap_: dict[int, tuple[int, int, int, int]] | None = None,
+    tags: dict[str, Any] | None = None,
+    description: str | None = None,
+    blocksize: int = 512,
+) -> Iterator[BlockWriter]:
+    """Write one layer as a COG window by window (atomically); arguments as :func:`write_cog`.
+
+    Yields a :class:`BlockWriter`; write every window of the grid with it (windows of
+    :func:`hlsmap.outputs.blocks.block_windows` at ``blocksize`` fill whole internal tiles, so
+    each is compressed once). The layer goes to a tiled, compressed GeoTIFF staged beside the
+    output; on leaving the block, GDAL's COG driver copies it (overviews included) block by
+    block, and the COG is renamed into place. On an error nothing is left behind.
+    """
+    import rasterio
+    import rasterio.shutil
+
+    _check_blocksize(blocksize)
+    name = _dtype_name(dtype)
+    profile = {
+        "driver": "GTiff",
+        "height": int(geobox.shape[0]),
+        "width": int(geobox.shape[1]),
+        "count": 1,
+        "dtype": name,
+        "crs": geobox.crs.to_wkt(),
+        "transform": geobox.affine,
+        "nodata": nodata,
+        "tiled": True,
+        "blockxsize": blocksize,
+        "blockysize": blocksize,
+        "compress": "ZSTD",  # the staging copy: fast, read once
+        "zstd_level": 1,
+        "bigtiff": "IF_SAFER",
+    }
+    options = _cog_options(dtype, colormap_ is not None, blocksize, resampling)
+    with atomic_path(path) as tmp, contextlib.ExitStack() as stack:
+        stage = tmp.with_name(f"{tmp.stem}.stage.tif")
+        stack.callback(stage.unlink, missing_ok=True)
+        try:
+            dst = stack.enter_context(rasterio.open(stage, "w", **profile))
+            if colormap_ is not None:
+                dst.write_colormap(1, colormap_)
+            if tags:
+                dst.update_tags(**{k: str(v) for k, v in tags.items()})
+            if description:
+                dst.set_band_description(1, description)
+        except rasterio.errors.RasterioIOError as exc:
+            raise OutputError(f"cannot write {path}: {exc}") from exc
+        yield BlockWriter(Path(path), dst)
+        try:
+            dst.close()
+            rasterio.shutil.copy(stage, tmp, driver="COG", **options)
+        except rasterio.errors.RasterioIOError as exc:
+            raise OutputError(f"cannot write {path}: {exc}") from exc
+
+
+def class_cog_options(scheme: str = "v1", tags: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The :func:`write_cog` / :func:`cog_stream` keywords of a class map of ``scheme``."""
+    if scheme not in ("v1", "v2"):
+        raise ConfigError(f"unknown class scheme {scheme!r}; use v1 or v2")
+    return {
+        "nodata": NODATA,
+        "resampling": "mode",
+        "colormap_": colormap(scheme),
+        "tags": {"class_scheme": scheme, **(tags or {})},
+        "description": "land cover class",
+    }
+
+
 def write_class_cog(
     path: str | os.PathLike[str],
     codes: Any,
@@ -98,24 +216,13 @@ def write_class_cog(
     blocksize: int = 512,
 ) -> Path:
     """Write a class map (uint8 codes, 0 no data) with its colour table and mode overviews."""
-    if scheme not in ("v1", "v2"):
-        raise ConfigError(f"unknown class scheme {scheme!r}; use v1 or v2")
+    options = class_cog_options(scheme, tags)
     a = _array(codes)
     if a.dtype != np.uint8:
         if a.size and (a.min() < 0 or a.max() > 255):
             raise ConfigError("class codes must fit in uint8 (0..255)")
         a = a.astype(np.uint8)
-    return write_cog(
-        path,
-        a,
-        geobox,
-        nodata=NODATA,
-        resampling="mode",
-        colormap_=colormap(scheme),
-        tags={"class_scheme": scheme, **(tags or {})},
-        description="land cover class",
-        blocksize=blocksize,
-    )
+    return write_cog(path, a, geobox, blocksize=blocksize, **options)
 
 
 def read_cog(path: str | os.PathLike[str]) -> tuple[np.ndarray, Any, dict[str, str]]:

@@ -30,6 +30,7 @@ from hlsmap.consensus import ConsensusAccumulator
 from hlsmap.errors import ConfigError
 from hlsmap.outputs import cog, quicklook, stac, stats
 from hlsmap.outputs.atomic import write_text
+from hlsmap.outputs.blocks import ArraySource, Decimator, block_windows
 from hlsmap.periods import Period, check_unique, months_of, parse_period, quarters_of
 from hlsmap.seasons import SeasonWindows, detect_from_series, given_seasons
 
@@ -181,42 +182,56 @@ def build_periods(
 def write_period_products(
     out_dir: Path,
     period: Period,
-    result: xr.Dataset,
+    result: Any,
     geobox: Any,
     scheme: str = "v1",
     blocksize: int = 512,
     properties: dict[str, Any] | None = None,
 ) -> Any:
-    """Write one period's COGs, quicklook and statistics; return its STAC item."""
+    """Write one period's COGs, quicklook and statistics; return its STAC item.
+
+    ``result`` is the period's layers: an ``xarray.Dataset`` (``class``, ``confidence``,
+    ``n_valid``, ``cloud_share``, maybe ``fallback``) or any
+    :class:`hlsmap.outputs.blocks.LayerSource` (a region run's
+    :class:`hlsmap.inference.mosaic.TileMosaic`). Every product is made in one pass over
+    ``blocksize`` windows: the COGs streamed, the area counted and the quicklook decimated
+    block by block, so memory is bounded by a window, not the map.
+    """
+    import contextlib
+
+    source = result if hasattr(result, "read") else ArraySource(result)
     item_id = f"hlsmap-{period.name}"
     d = out_dir / item_id
-    codes = np.asarray(result["class"].values)
-    if scheme == "v2":
-        codes = remap_v2(codes)
     tags = {"period": period.name, "start": str(period.start), "end": str(period.end_inclusive)}
-    cogs = {"class": cog.write_class_cog(d / "class.tif", codes, geobox, scheme, tags, blocksize)}
+    layers: dict[str, dict[str, Any]] = {"class": cog.class_cog_options(scheme, tags)}
     for name, nodata in (("confidence", None), ("n_valid", None), ("cloud_share", 255)):
-        cogs[name] = cog.write_cog(
-            d / f"{name}.tif",
-            result[name].values,
-            geobox,
-            nodata=nodata,
-            tags=tags,
-            description=name,
-            blocksize=blocksize,
-        )
-    if "fallback" in result and (properties or {}).get("hlsmap:fallback"):
-        cogs["fallback"] = cog.write_cog(
-            d / "fallback.tif",
-            result["fallback"].values,
-            geobox,
-            tags=tags,
-            description="fallback",
-            blocksize=blocksize,
-        )
-    png = quicklook.class_png(d / "quicklook.png", codes, title=period.describe(), scheme=scheme)
-    area_json, area_csv = stats.write_area_stats(
-        d / "area", codes, geobox, scheme, period=period.name
+        layers[name] = {"nodata": nodata, "tags": tags, "description": name}
+    if "fallback" in source.dtypes and (properties or {}).get("hlsmap:fallback"):
+        layers["fallback"] = {"tags": tags, "description": "fallback"}
+    counts = np.zeros(256, np.int64)
+    thumb = Decimator(source.shape, QUICKLOOK_SIZE, np.uint8)
+    with contextlib.ExitStack() as stack:
+        writers = {
+            name: stack.enter_context(
+                cog.cog_stream(d / f"{name}.tif", geobox, _dtype(source, name),
+                               blocksize=blocksize, **opts)
+            )
+            for name, opts in layers.items()
+        }  # fmt: skip
+        for window in block_windows(source.shape, blocksize):
+            block = source.read(window)
+            codes = _class_codes(block["class"], scheme)
+            block["class"] = codes
+            for name, writer in writers.items():
+                writer.write(window, block[name])
+            counts += stats.class_counts(codes)[:256]
+            thumb.add(window, codes)
+    cogs = {name: w.path for name, w in writers.items()}
+    png = quicklook.class_png(
+        d / "quicklook.png", thumb.array, title=period.describe(), scheme=scheme
+    )
+    area_json, area_csv = stats.write_area_rows(
+        d / "area", stats.area_rows(counts, geobox, scheme), period=period.name
     )
     extra = {
         "quicklook": stac.file_asset(png, "image/png", d, ("overview",), "quicklook"),
@@ -237,6 +252,26 @@ def write_period_products(
         properties=props,
         extra_assets=extra,
     )
+
+
+QUICKLOOK_SIZE = 1024
+"""Longest side of a quicklook (:func:`hlsmap.outputs.quicklook.class_png`'s ``max_size``)."""
+
+
+def _dtype(source: Any, name: str) -> np.dtype[Any]:
+    """The dtype a layer is written with (class codes: uint8)."""
+    return np.dtype(np.uint8) if name == "class" else np.dtype(source.dtypes[name])
+
+
+def _class_codes(codes: np.ndarray, scheme: str) -> np.ndarray:
+    """A block of class codes as written: uint8, remapped to the v2 scheme when asked."""
+    if scheme == "v2":
+        codes = remap_v2(codes)
+    if codes.dtype != np.uint8:
+        if codes.size and (codes.min() < 0 or codes.max() > 255):
+            raise ConfigError("class codes must fit in uint8 (0..255)")
+        codes = codes.astype(np.uint8)
+    return np.asarray(codes)
 
 
 def run_consensus(cfg: ConsensusConfig) -> ConsensusRun:

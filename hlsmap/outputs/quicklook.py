@@ -1,4 +1,10 @@
-"""PNG quicklooks of class maps (with a legend) and of continuous layers (matplotlib, Agg)."""
+"""PNG quicklooks of class maps (with a legend) and of continuous layers (matplotlib, Agg).
+
+A quicklook is small: maps are decimated (nearest, ``a[::step, ::step]``) to ``max_size``
+first. For a region, gather the decimated map block by block with
+:class:`hlsmap.outputs.blocks.Decimator` and pass that: the same picture, without the region
+in memory.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +17,12 @@ import numpy as np
 from hlsmap.classes import CLASSES, NODATA, V2_CLASSES, palette_array
 from hlsmap.errors import ConfigError
 from hlsmap.outputs.atomic import atomic_path
+from hlsmap.outputs.blocks import decimation_step
 
 
 def _decimate(a: np.ndarray, max_size: int) -> np.ndarray:
     """Nearest-neighbour decimation so the longer side is at most ``max_size`` pixels."""
-    step = int(np.ceil(max(a.shape) / max_size)) if max(a.shape) > max_size else 1
+    step = decimation_step(a.shape, max_size)
     return a[::step, ::step]
 
 

@@ -1,4 +1,9 @@
-"""Area statistics: hectares per class and from-to transition matrices, as JSON and CSV."""
+"""Area statistics: hectares per class and from-to transition matrices, as JSON and CSV.
+
+Both add up pixel counts, so a region's statistics can be gathered block by block
+(:func:`class_counts` / :func:`transition_counts` of each block, summed) and never need the
+whole map in memory.
+"""
 
 from __future__ import annotations
 
@@ -18,11 +23,15 @@ from hlsmap.outputs.atomic import write_text
 __all__ = [
     "area_csv",
     "area_json",
+    "area_rows",
     "area_table",
+    "class_counts",
     "matrix_csv",
     "matrix_json",
     "pixel_area_ha",
+    "transition_counts",
     "transition_matrix",
+    "write_area_rows",
     "write_area_stats",
     "write_transition_matrix",
 ]
@@ -46,9 +55,18 @@ def area_table(codes: Any, geobox: Any, scheme: str = "v1") -> list[dict[str, An
         One row per class of the scheme (zero rows included), each ``{"code", "name",
         "title", "pixels", "hectares", "percent"}``; percent of the mapped (non-nodata) area.
     """
+    return area_rows(class_counts(codes), geobox, scheme)
+
+
+def class_counts(codes: Any) -> np.ndarray:
+    """Pixels per code (``int64``; 256 entries for uint8 codes) of a class map or a block."""
     a = np.asarray(codes)
+    return np.bincount(a.ravel().astype(np.int64), minlength=256)
+
+
+def area_rows(counts: np.ndarray, geobox: Any, scheme: str = "v1") -> list[dict[str, Any]]:
+    """:func:`area_table` from pixel counts per code (summed :func:`class_counts` of blocks)."""
     px_ha = hectares_per_pixel(geobox)
-    counts = np.bincount(a.ravel().astype(np.int64), minlength=256)
     mapped = int(counts.sum() - counts[NODATA])
     rows = []
     for code, c in _classes(scheme).items():
@@ -64,6 +82,19 @@ def area_table(codes: Any, geobox: Any, scheme: str = "v1") -> list[dict[str, An
             }
         )
     return rows
+
+
+def transition_counts(transitions: Any) -> np.ndarray:
+    """Pixels per from-to pair, ``(9, 9)`` ``int64``, of a transition raster (``from*10+to``).
+
+    Times the pixel area in hectares, the sum over blocks is :func:`transition_matrix` of the
+    maps the transitions came from.
+    """
+    t = np.asarray(transitions).ravel()
+    t = t[t != 0].astype(np.int64)
+    n = len(SURFACE_CODES)
+    idx = (t // 10 - 1) * n + (t % 10 - 1)
+    return np.bincount(idx, minlength=n * n).reshape(n, n)
 
 
 def area_json(rows: list[dict[str, Any]], **meta: Any) -> str:
@@ -109,7 +140,13 @@ def write_area_stats(
     stem: str | os.PathLike[str], codes: Any, geobox: Any, scheme: str = "v1", **meta: Any
 ) -> tuple[Path, Path]:
     """Write ``<stem>.json`` and ``<stem>.csv`` with the area per class; returns both paths."""
-    rows = area_table(codes, geobox, scheme)
+    return write_area_rows(stem, area_table(codes, geobox, scheme), **meta)
+
+
+def write_area_rows(
+    stem: str | os.PathLike[str], rows: list[dict[str, Any]], **meta: Any
+) -> tuple[Path, Path]:
+    """Write ``<stem>.json`` and ``<stem>.csv`` of an area table (:func:`area_rows`)."""
     stem = Path(stem)
     j = write_text(stem.with_name(stem.name + ".json"), area_json(rows, **meta))
     c = write_text(stem.with_name(stem.name + ".csv"), area_csv(rows))

@@ -82,6 +82,24 @@ def test_a_run_maps_every_tile_and_writes_region_cogs(reference) -> None:
     assert sum('"status": "done"' in line for line in log) == 4
 
 
+def test_region_cogs_are_the_in_memory_mosaic(reference, world, client, tmp_path) -> None:
+    # the streamed region COGs hold exactly the tiles pasted into region arrays
+    from hlsmap.inference.mosaic import mosaic_arrays
+
+    out, res = reference
+    assert len(res.tasks) == 4
+    arrays = read_outputs(out)
+    for period in ("2024", "h1"):
+        ref = mosaic_arrays(res.tasks, region_geobox(), period)
+        for k, v in ref.items():
+            np.testing.assert_array_equal(arrays[f"{period}/{k}.tif"], v, err_msg=k)
+    # without mosaics a rerun leaves the tiles only (what `hlsmap map` streams its products from)
+    items, model_dir = world
+    again = run_region(items, region_geobox(), model_dir, out, PERIODS, config=CONFIG,
+                       client=client, progress=False, mosaic=False)  # fmt: skip
+    assert again.skipped == 4 and again.mosaics == {} and len(again.tasks) == 4
+
+
 def test_tiles_agree_with_one_big_tile(world, reference, client, tmp_path) -> None:
     # seamless tile borders: a run with one tile covering the region gives the same map
     items, model_dir = world
