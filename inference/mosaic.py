@@ -4,8 +4,9 @@ The tiles hold only their own pixels (the halo is cropped), so a mosaic is a pla
 that failed stays no data. :class:`TileMosaic` pastes one window of the region at a time from
 the tiles it meets, and :func:`write_mosaics` streams those windows into COGs
 (:func:`hlsmap.outputs.cog.cog_stream`): memory is bounded by a window and the few tiles it
-meets, never the region (a 4096 x 4096 region of 512 px tiles: ~6 MiB of NumPy memory at peak,
-against 80 MiB for the region's four layers in memory).
+meets, never the region (``bench/bench_mosaic.py``: a 8192 x 8192 region of 512 px tiles
+peaks at 13 MiB of NumPy memory and +75 MiB RSS, against 452 MiB and +644 MiB with the
+region's four layers in memory).
 """
 
 from __future__ import annotations

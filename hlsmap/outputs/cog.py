@@ -113,6 +113,20 @@ def _cog_options(dtype: Any, paletted: bool, blocksize: int, resampling: str) ->
     }
 
 
+STREAM_CACHE_MB = 64
+"""GDAL's block cache while a layer streams (unless ``GDAL_CACHEMAX`` is set): by default GDAL
+takes 5% of the RAM and the COG copy fills it in proportion to the raster."""
+
+
+def _bounded_gdal_cache() -> contextlib.AbstractContextManager[Any]:
+    import rasterio
+    from rasterio.env import getenv, hasenv
+
+    if os.environ.get("GDAL_CACHEMAX") or (hasenv() and "GDAL_CACHEMAX" in getenv()):
+        return contextlib.nullcontext()  # the user's (or an outer stream's) setting
+    return rasterio.Env(GDAL_CACHEMAX=STREAM_CACHE_MB)
+
+
 class BlockWriter:
     """The writing end of :func:`cog_stream`: ``write(window, block)`` once per window."""
 
@@ -149,7 +163,9 @@ def cog_stream(
     :func:`hlsmap.outputs.blocks.block_windows` at ``blocksize`` fill whole internal tiles, so
     each is compressed once). The layer goes to a tiled, compressed GeoTIFF staged beside the
     output; on leaving the block, GDAL's COG driver copies it (overviews included) block by
-    block, and the COG is renamed into place. On an error nothing is left behind.
+    block, and the COG is renamed into place. On an error nothing is left behind. GDAL's block
+    cache is held to :data:`STREAM_CACHE_MB` meanwhile (reads in the block included), so
+    GDAL's memory is bounded too.
     """
     import rasterio
     import rasterio.shutil
@@ -174,6 +190,7 @@ def cog_stream(
     }
     options = _cog_options(dtype, colormap_ is not None, blocksize, resampling)
     with atomic_path(path) as tmp, contextlib.ExitStack() as stack:
+        stack.enter_context(_bounded_gdal_cache())
         stage = tmp.with_name(f"{tmp.stem}.stage.tif")
         stack.callback(stage.unlink, missing_ok=True)
         try:
