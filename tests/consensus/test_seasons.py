@@ -9,11 +9,13 @@ import xarray as xr
 from hlsmap.errors import ConfigError
 from hlsmap.periods import Period
 from hlsmap.seasons import (
+    annual_cycle,
     combine_indices,
     detect_from_series,
     detect_seasons,
     given_seasons,
     monthly_climatology,
+    split_seasons,
 )
 
 TIMES = np.arange(np.datetime64("2022-01-01"), np.datetime64("2025-01-01"), np.timedelta64(4, "D"))
@@ -111,3 +113,30 @@ def test_given_seasons_and_periods() -> None:
 def test_combine_indices_zscores() -> None:
     out = combine_indices({"ndvi": np.array([0.2, 0.8]), "mndwi": np.array([-0.5, 0.1])})
     np.testing.assert_allclose(out, [-1.0, 1.0])
+
+
+# the regional NDVI climatology the demo's tropical world (rains Nov-Apr) gave in 2023: green
+# from December to February, a cloud-depressed April (75% cloud) and a leafy May
+WORLD_2023 = [0.523, 0.532, 0.463, 0.402, 0.448, 0.401, 0.380, 0.371, 0.381, 0.404, 0.428, 0.474]
+
+
+def test_windows_follow_the_annual_cycle_not_one_odd_month() -> None:
+    assert split_seasons(np.array(WORLD_2023)) == {"wet": (11, 4), "dry": (5, 10)}
+    # the raw monthly means are tipped by April and May by 0.7%
+    assert split_seasons(np.array(WORLD_2023), harmonics=6) == {"wet": (12, 5), "dry": (6, 11)}
+    with pytest.raises(ConfigError, match="harmonics"):
+        annual_cycle(np.array(WORLD_2023), harmonics=0)
+
+
+def test_skewed_cycle_with_a_cloudy_month() -> None:
+    # rains Nov-Apr: grass greenest in early February, deciduous trees in leaf until the end of
+    # May (a long tail after the rains), and missed clouds depressing the cloudiest month (April)
+    rng = np.random.default_rng(8)
+    d = (DOY - 40 + 182) % 365 - 182
+    grass = np.exp(-0.5 * (d / 80.0) ** 2)
+    trees = ((DOY >= 320) | (DOY <= 150)).astype(float)
+    v = 0.3 + 0.15 * grass + 0.06 * trees + rng.normal(0, 0.03, DOY.size)
+    v[MONTH == 4] -= 0.08
+    assert split_seasons(monthly_climatology(TIMES, v), harmonics=6)["wet"] != (11, 4)
+    found = detect_from_series(TIMES, v)
+    assert found.windows == {"wet": (11, 4), "dry": (5, 10)}
