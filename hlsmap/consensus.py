@@ -1,11 +1,12 @@
 """Streaming temporal consensus: per-observation class probabilities -> period maps.
 
-Every period keeps running per-class sums and counts, so memory does not grow with the number of
-observations. The sums are *integers*: each observation's 9 surface-class probabilities are
-renormalised (the cloud class is dropped) to fixed point ``0..65535`` in one elementwise step, and
-integer addition is associative, so the result is bit-identical whatever order observations come
-in, whether they are split across partial accumulators (:meth:`ConsensusAccumulator.merge`) and
-whether the inputs are numpy or dask arrays.
+The state keeps running per-class sums and counts (per period, or finer: see *Balance*), so
+memory does not grow with the number of observations. The sums are *integers*: each
+observation's 9 surface-class probabilities are renormalised (the cloud class is dropped) to
+fixed point ``0..65535`` in one elementwise step, and integer addition is associative, so the
+state is bit-identical whatever order observations come in, whether they are split across
+partial accumulators (:meth:`ConsensusAccumulator.merge`) and whether the inputs are numpy or
+dask arrays; the maps are a deterministic function of the state.
 
 Rules:
     ``mean_prob`` (default): argmax of the mean renormalised probability; confidence = the mean
@@ -14,6 +15,18 @@ Rules:
     ``weighted_mode``: votes weighted by each observation's top-1 probability; confidence = the
     winner's share of the total weight.
 Ties go to the lowest class code.
+
+Balance (``balance="month"``, the default): every calendar month of a period counts the same,
+whatever its number of clear observations - each month's sums are divided by its own valid
+count before the months are added. An annual map describes the year, not its clear-sky days:
+the rainy months of a tropical year have a third of the dry months' clear observations, so an
+observation-weighted mean leans to the dry season's land cover (a seasonal snowfield mapped as
+its summer rock, a seasonal lake as its dry bed), while land cover is the class that holds for
+most of the period. On the demo world with the demo model this lifts the annual map from 96.2-96.3%
+to 96.8% (``bench/bench_consensus.py world --predictions``; the errors left are systematic:
+the model's own class-edge and confusable-class errors, seen in every month). ``balance="none"``
+weighs every observation the same. The state keeps one set of sums per *slot*
+(:mod:`hlsmap.consensus_slots`): 12 for a year with its wet and dry seasons (``"none"``: 2).
 """
 
 from __future__ import annotations
@@ -25,6 +38,7 @@ import numpy as np
 import xarray as xr
 
 from hlsmap.classes import NODATA, NUM_CLASSES
+from hlsmap.consensus_slots import BALANCES, SlotLayout, percent, period_scores
 from hlsmap.errors import ConfigError
 from hlsmap.periods import Period, check_unique
 from hlsmap.predictions import (
@@ -64,6 +78,8 @@ class ConsensusAccumulator:
             of the other periods that have fewer than ``min_valid`` valid observations; ``None``
             leaves them no data (0).
         geobox: optional odc-geo GeoBox; results then carry its ``y``/``x`` coordinates.
+        balance: ``"month"`` (default: every calendar month of a period weighs the same) or
+            ``"none"`` (every valid observation weighs the same); see the module notes.
     """
 
     def __init__(
@@ -74,9 +90,12 @@ class ConsensusAccumulator:
         min_valid: int = 1,
         fallback: Period | str | None = None,
         geobox: Any = None,
+        balance: str = "month",
     ) -> None:
         if rule not in RULES:
             raise ConfigError(f"unknown consensus rule {rule!r}; choose one of {', '.join(RULES)}")
+        if balance not in BALANCES:
+            raise ConfigError(f"unknown balance {balance!r}; choose one of {', '.join(BALANCES)}")
         if min_valid < 1:
             raise ConfigError(f"min_valid must be at least 1, not {min_valid}")
         self.periods = check_unique(periods)
@@ -98,17 +117,26 @@ class ConsensusAccumulator:
         self.rule = rule
         self.min_valid = int(min_valid)
         self.geobox = geobox
+        self.balance = balance
+        self._layout = SlotLayout(self.periods, balance)
         acc_dtype = np.uint16 if rule == "mode" else np.uint32
-        self._acc = {p.name: np.zeros((*self.shape, N_SURFACE), acc_dtype) for p in self.periods}
-        self._n_valid = {p.name: np.zeros(self.shape, np.uint16) for p in self.periods}
-        self._n_obs = {p.name: np.zeros(self.shape, np.uint16) for p in self.periods}
+        n = len(self._layout)
+        # (np.zeros pages in lazily: slots no observation reaches cost no memory)
+        self._acc = [np.zeros((*self.shape, N_SURFACE), acc_dtype) for _ in range(n)]
+        self._n_valid = [np.zeros(self.shape, np.uint16) for _ in range(n)]
+        self._n_obs = [np.zeros(self.shape, np.uint16) for _ in range(n)]
         self._count = {p.name: 0 for p in self.periods}
         self.n_updates = 0
 
     @property
     def nbytes(self) -> int:
         """Bytes held by the running state (independent of the number of observations)."""
-        return sum(a.nbytes for d in (self._acc, self._n_valid, self._n_obs) for a in d.values())
+        return sum(a.nbytes for d in (self._acc, self._n_valid, self._n_obs) for a in d)
+
+    @property
+    def n_state(self) -> int:
+        """Layers of :meth:`state`."""
+        return len(self._layout) * (N_SURFACE + 2)
 
     def _contribution(self, probs: np.ndarray, valid: np.ndarray) -> tuple[Any, np.ndarray]:
         """What one observation adds to the sums, and the pixels where it counts as valid.
@@ -140,10 +168,10 @@ class ConsensusAccumulator:
                 f"probabilities have shape {p.shape}; this accumulator takes "
                 f"{(*self.shape, NUM_CLASSES)} (H, W, classes)"
             )
-        names, val, obs = self._prepare(valid, observed, time)
-        if names:
+        slot, val, obs = self._prepare(valid, observed, time)
+        if slot is not None:
             contrib, val = self._contribution(p, val)
-            self._add(names, contrib, val, obs)
+            self._add(slot, contrib, val, obs)
 
     def update_labels(
         self, classes: Any, confidence: Any, valid: Any, observed: Any, time: Any
@@ -167,52 +195,50 @@ class ConsensusAccumulator:
         conf = as_numpy(confidence).astype(np.uint32)
         if cls.shape != self.shape or conf.shape != self.shape:
             raise ConfigError(f"classes/confidence must have shape {self.shape}")
-        names, val, obs = self._prepare(valid, observed, time)
-        if not names:
+        slot, val, obs = self._prepare(valid, observed, time)
+        if slot is None:
             return
         val = val & (cls >= 1) & (cls <= N_SURFACE) & (conf > 0)
         idx = np.flatnonzero(val)
         weight: Any = 1 if self.rule == "mode" else conf.ravel()[idx] * (SCALE // 255)
-        self._add(names, (idx, cls.ravel()[idx] - 1, weight), val, obs)
+        self._add(slot, (idx, cls.ravel()[idx] - 1, weight), val, obs)
 
     def _prepare(
         self, valid: Any, observed: Any, time: Any
-    ) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """Periods the time falls in, and the checked masks (valid implies observed)."""
-        t = np.datetime64(time, "ns") if not isinstance(time, np.datetime64) else time
-        names = [p.name for p in self.periods if p.contains(t)]
+    ) -> tuple[int | None, np.ndarray, np.ndarray]:
+        """The slot the time falls in (``None``: no period), and the checked masks."""
+        slot = self._layout.slot_of(time)
         obs = as_numpy(observed).astype(bool)
         val = as_numpy(valid).astype(bool) & obs
         if obs.shape != self.shape or val.shape != self.shape:
             raise ConfigError(f"valid/observed masks must have shape {self.shape}")
         self.n_updates += 1
-        return names, val, obs
+        return slot, val, obs
 
-    def _add(self, names: list[str], contrib: Any, val: np.ndarray, obs: np.ndarray) -> None:
+    def _add(self, slot: int, contrib: Any, val: np.ndarray, obs: np.ndarray) -> None:
+        names = [self.periods[j].name for j in self._layout.periods_of(slot)]
         for name in names:
             if self._count[name] >= MAX_OBS:
                 raise ConfigError(f"period {name!r} already holds {MAX_OBS} observations; split it")
-            acc = self._acc[name]
-            if self.rule == "mean_prob":
-                acc += contrib
-            else:
-                idx, label, weight = contrib
-                # each pixel appears once in idx, so fancy-indexed += is exact
-                acc.reshape(-1, N_SURFACE)[idx, label] += weight
-            self._n_valid[name] += val
-            self._n_obs[name] += obs
+        acc = self._acc[slot]
+        if self.rule == "mean_prob":
+            acc += contrib
+        else:
+            idx, label, weight = contrib
+            # each pixel appears once in idx, so fancy-indexed += is exact
+            acc.reshape(-1, N_SURFACE)[idx, label] += weight
+        self._n_valid[slot] += val
+        self._n_obs[slot] += obs
+        for name in names:
             self._count[name] += 1
 
     def state(self) -> np.ndarray:
-        """The running sums as one uint32 array ``(periods * 11, H, W)``: per period its 9
-        class sums, ``n_valid`` and ``n_observed``. States add (see :meth:`from_state`)."""
+        """The running sums as one uint32 array ``(slots * 11, H, W)`` (:attr:`n_state`
+        layers): per slot its 9 class sums, ``n_valid`` and ``n_observed``. States add (see
+        :meth:`from_state`)."""
         parts = []
-        for p in self.periods:
-            parts += [
-                np.moveaxis(self._acc[p.name], -1, 0),
-                self._n_valid[p.name][None],
-                self._n_obs[p.name][None],
-            ]
+        for acc, n_valid, n_obs in zip(self._acc, self._n_valid, self._n_obs, strict=True):
+            parts += [np.moveaxis(acc, -1, 0), n_valid[None], n_obs[None]]
         return np.concatenate(parts).astype(np.uint32)
 
     @classmethod
@@ -222,59 +248,68 @@ class ConsensusAccumulator:
         """An accumulator holding a (possibly summed) :meth:`state`; same periods and options."""
         acc = cls(tuple(state.shape[1:]), periods, **kwargs)  # type: ignore[arg-type]
         per = N_SURFACE + 2
-        if state.shape[0] != per * len(acc.periods):
+        if state.shape[0] != acc.n_state:
             raise ConfigError(f"a state of {state.shape[0]} layers does not fit these periods")
-        for j, p in enumerate(acc.periods):
+        obs = np.zeros(acc.shape, np.uint64)
+        for j in range(len(acc._layout)):
             block = state[j * per : (j + 1) * per]
-            if int(block[-1].max(initial=0)) > MAX_OBS:
-                raise ConfigError(f"period {p.name!r} holds over {MAX_OBS} observations; split it")
-            acc._acc[p.name][...] = np.moveaxis(block[:N_SURFACE], 0, -1)
-            acc._n_valid[p.name][...] = block[N_SURFACE]
-            acc._n_obs[p.name][...] = block[N_SURFACE + 1]
+            obs += block[-1]
+            acc._acc[j][...] = np.moveaxis(block[:N_SURFACE], 0, -1)
+            acc._n_valid[j][...] = block[N_SURFACE]
+            acc._n_obs[j][...] = block[N_SURFACE + 1]
+        if int(obs.max(initial=0)) > MAX_OBS:
+            raise ConfigError(f"a pixel holds over {MAX_OBS} observations; split the periods")
         return acc
 
     def merge(self, other: ConsensusAccumulator) -> ConsensusAccumulator:
         """Add another accumulator's state (same shape, periods and rule) into this one."""
-        if (other.shape, other.rule, [p.name for p in other.periods]) != (
+        if (other.shape, other.rule, other.balance, [p.name for p in other.periods]) != (
             self.shape,
             self.rule,
+            self.balance,
             [p.name for p in self.periods],
         ):
             raise ConfigError("only accumulators with the same shape, rule and periods merge")
-        for name in self._acc:
-            self._acc[name] += other._acc[name]
-            self._n_valid[name] += other._n_valid[name]
-            self._n_obs[name] += other._n_obs[name]
+        for j in range(len(self._layout)):
+            self._acc[j] += other._acc[j]
+            self._n_valid[j] += other._n_valid[j]
+            self._n_obs[j] += other._n_obs[j]
+        for name in self._count:
             self._count[name] += other._count[name]
         self.n_updates += other.n_updates
         return self
 
-    def _layers(self, name: str) -> dict[str, np.ndarray]:
-        acc, n_valid, n_obs = self._acc[name], self._n_valid[name], self._n_obs[name]
-        best = np.argmax(acc, axis=-1)
-        top = np.take_along_axis(acc, best[..., None], axis=-1)[..., 0].astype(np.uint64)
+    def _norm(self, acc: np.ndarray, n_valid: np.ndarray) -> np.ndarray:
+        """What the class sums of one group of observations add up to with full confidence."""
         if self.rule == "mean_prob":
-            denom = n_valid.astype(np.uint64) * SCALE
-        elif self.rule == "mode":
-            denom = n_valid.astype(np.uint64)
-        else:
-            denom = acc.sum(axis=-1, dtype=np.uint64)
+            return n_valid.astype(np.uint64) * SCALE
+        if self.rule == "mode":
+            return n_valid.astype(np.uint64)
+        return acc.sum(axis=-1, dtype=np.uint64)
+
+    def _layers(self, name: str) -> dict[str, np.ndarray]:
+        j = next(i for i, p in enumerate(self.periods) if p.name == name)
+        score, denom, n_valid, n_obs = period_scores(
+            self._layout, j, self._acc, self._n_valid, self._n_obs, self._norm
+        )
+        best = np.argmax(score, axis=-1)
+        top = np.take_along_axis(score, best[..., None], axis=-1)[..., 0]
         mapped = (n_valid >= self.min_valid) & (denom > 0)
         classes = np.where(mapped, best + 1, NODATA).astype(np.uint8)
-        confidence = _percent(top, denom, mapped)
+        confidence = percent(top, denom, mapped)
         lost = n_obs.astype(np.uint64) - n_valid
-        cloud = np.where(n_obs > 0, _percent(lost, n_obs.astype(np.uint64), n_obs > 0), NO_OBS)
+        cloud = np.where(n_obs > 0, percent(lost, n_obs.astype(np.uint64), n_obs > 0), NO_OBS)
         return {
             "class": classes,
             "confidence": confidence,
-            "n_valid": n_valid.copy(),
+            "n_valid": n_valid.astype(np.uint16),
             "cloud_share": cloud.astype(np.uint8),
             "fallback": np.zeros(self.shape, np.uint8),
         }
 
     def result_arrays(self, period_name: str) -> dict[str, np.ndarray]:
         """The layers of one period as numpy arrays (see :data:`LAYERS`)."""
-        if period_name not in self._acc:
+        if period_name not in self._count:
             raise ConfigError(
                 f"no period named {period_name!r}; known: {[p.name for p in self.periods]}"
             )
@@ -302,13 +337,6 @@ class ConsensusAccumulator:
         return {p.name: self.result(p.name) for p in self.periods}
 
 
-def _percent(num: np.ndarray, den: np.ndarray, where: np.ndarray) -> np.ndarray:
-    """``round(100 * num / den)`` in integers (deterministic), 0 where ``where`` is false."""
-    den = np.where(where, den, 1).astype(np.uint64)
-    pct = (200 * num.astype(np.uint64) + den) // (2 * den)
-    return np.where(where, np.minimum(pct, 100), 0).astype(np.uint8)
-
-
 def layers_to_dataset(layers: dict[str, Any], geobox: Any, period_name: str) -> xr.Dataset:
     """Wrap layer arrays as a Dataset, with the GeoBox's coordinates when one is given."""
     coords: dict[str, Any] = {}
@@ -331,4 +359,4 @@ def layers_to_dataset(layers: dict[str, Any], geobox: Any, period_name: str) -> 
 # imported last because it builds on the accumulator above.
 from hlsmap.consensus_stack import consensus  # noqa: E402
 
-__all__ = ["RULES", "ConsensusAccumulator", "consensus", "layers_to_dataset"]
+__all__ = ["BALANCES", "RULES", "ConsensusAccumulator", "consensus", "layers_to_dataset"]

@@ -18,7 +18,6 @@ from hlsmap.classes import NUM_CLASSES
 from hlsmap.consensus import _DTYPES, LAYERS, ConsensusAccumulator, layers_to_dataset
 from hlsmap.errors import ConfigError
 from hlsmap.periods import Period
-from hlsmap.predictions import N_SURFACE
 
 
 def consensus(
@@ -31,6 +30,7 @@ def consensus(
     min_valid: int = 1,
     fallback: Period | str | None = None,
     geobox: Any = None,
+    balance: str = "month",
 ) -> dict[str, xr.Dataset]:
     """Consensus over a stack of observations: numpy (streamed) or dask (per spatial block).
 
@@ -41,7 +41,7 @@ def consensus(
         observed: bool ``(time, y, x)``.
         periods: the periods to map.
         times: one datetime per observation.
-        rule, min_valid, fallback, geobox: as for :class:`ConsensusAccumulator`.
+        rule, min_valid, fallback, geobox, balance: as for :class:`ConsensusAccumulator`.
 
     Returns:
         ``{period name: Dataset}``; lazy (dask-backed) when ``probs`` is a dask array.
@@ -52,7 +52,12 @@ def consensus(
         times = probs["time"].values
     times = np.asarray(times).astype("datetime64[ns]")
     data = [a.data if isinstance(a, xr.DataArray) else a for a in (probs, valid, observed)]
-    kwargs: dict[str, Any] = {"rule": rule, "min_valid": min_valid, "fallback": fallback}
+    kwargs: dict[str, Any] = {
+        "rule": rule,
+        "min_valid": min_valid,
+        "fallback": fallback,
+        "balance": balance,
+    }
     if len(times) != data[0].shape[0]:
         raise ConfigError(f"{len(times)} times for {data[0].shape[0]} observations")
     shape = tuple(data[0].shape[1:3])
@@ -62,7 +67,7 @@ def consensus(
         for i in range(len(times)):
             probe.update(data[0][i], data[1][i], data[2][i], times[i])
         return probe.results()
-    return _consensus_dask(data, times, periods, names, geobox, kwargs)
+    return _consensus_dask(data, times, periods, names, probe.n_state, geobox, kwargs)
 
 
 def _consensus_dask(
@@ -70,6 +75,7 @@ def _consensus_dask(
     times: np.ndarray,
     periods: Sequence[Period],
     names: list[str],
+    n_state: int,
     geobox: Any,
     kwargs: dict[str, Any],
 ) -> dict[str, xr.Dataset]:
@@ -85,7 +91,6 @@ def _consensus_dask(
     # (time, channel, y, x): the block grid then matches the partial states' (time, state, y, x)
     stacked = da.concatenate([p, v[..., None], o[..., None]], axis=3).rechunk({3: -1})
     stacked = stacked.transpose(0, 3, 1, 2)
-    n_state = len(names) * (N_SURFACE + 2)
 
     def partial(b: np.ndarray, block_info: Any = None) -> np.ndarray:
         t0 = block_info[0]["array-location"][0][0]

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hlsmap.consensus import RULES, ConsensusAccumulator, consensus
+from hlsmap.consensus import BALANCES, RULES, ConsensusAccumulator, consensus
 from hlsmap.errors import ConfigError
 from hlsmap.periods import Period
 
@@ -45,46 +45,58 @@ def _same(a: dict, b: dict) -> None:
 
 
 @FAST
-@given(stacks(), st.sampled_from(RULES), st.integers(1, 3), st.randoms(use_true_random=False))
-def test_any_order_gives_identical_maps(stack, rule, min_valid, rnd) -> None:
+@given(
+    stacks(),
+    st.sampled_from(RULES),
+    st.integers(1, 3),
+    st.randoms(use_true_random=False),
+    st.sampled_from(BALANCES),
+)
+def test_any_order_gives_identical_maps(stack, rule, min_valid, rnd, balance) -> None:
     probs, valid, observed, times = stack
     order = list(range(len(times)))
     rnd.shuffle(order)
-    kw = {"rule": rule, "min_valid": min_valid, "fallback": "2024"}
+    kw = {"rule": rule, "min_valid": min_valid, "fallback": "2024", "balance": balance}
     a = consensus(probs, valid, observed, PERIODS, times, **kw)
     b = consensus(probs[order], valid[order], observed[order], PERIODS, times[order], **kw)
     _same(a, b)
 
 
 @FAST
-@given(stacks(), st.sampled_from(RULES), st.integers(1, 4), st.integers(1, 5))
-def test_numpy_equals_dask(stack, rule, ychunk, tchunk) -> None:
+@given(
+    stacks(),
+    st.sampled_from(RULES),
+    st.integers(1, 4),
+    st.integers(1, 5),
+    st.sampled_from(BALANCES),
+)
+def test_numpy_equals_dask(stack, rule, ychunk, tchunk, balance) -> None:
     probs, valid, observed, times = stack
-    ref = consensus(probs, valid, observed, PERIODS, times, rule=rule, min_valid=2, fallback="2024")
+    kw = {"rule": rule, "min_valid": 2, "fallback": "2024", "balance": balance}
+    ref = consensus(probs, valid, observed, PERIODS, times, **kw)
     lazy = consensus(
         da.from_array(probs, chunks=(tchunk, ychunk, 3, 10)),
         da.from_array(valid, chunks=(tchunk, 2, ychunk)),
         da.from_array(observed),
         PERIODS,
         times,
-        rule=rule,
-        min_valid=2,
-        fallback="2024",
+        **kw,
     )
     assert hasattr(lazy["2024"]["class"].data, "dask")
     _same(ref, {k: v.compute() for k, v in lazy.items()})
 
 
 @FAST
-@given(stacks(), st.sampled_from(RULES))
-def test_split_accumulators_merge_to_the_same_result(stack, rule) -> None:
+@given(stacks(), st.sampled_from(RULES), st.sampled_from(BALANCES))
+def test_split_accumulators_merge_to_the_same_result(stack, rule, balance) -> None:
     probs, valid, observed, times = stack
     shape = probs.shape[1:3]
-    whole, a, b = (ConsensusAccumulator(shape, PERIODS, rule=rule) for _ in range(3))
+    kw = {"rule": rule, "balance": balance}
+    whole, a, b = (ConsensusAccumulator(shape, PERIODS, **kw) for _ in range(3))
     for i, t in enumerate(times):
         whole.update(probs[i], valid[i], observed[i], t)
         (a if i % 2 else b).update(probs[i], valid[i], observed[i], t)
-    summed = ConsensusAccumulator.from_state(a.state() + b.state(), PERIODS, rule=rule)
+    summed = ConsensusAccumulator.from_state(a.state() + b.state(), PERIODS, **kw)
     _same(whole.results(), summed.results())
     _same(whole.results(), a.merge(b).results())
 
@@ -152,6 +164,42 @@ def test_rules_differ_where_they_should() -> None:
     assert out["mode"]["class"].item() == 2  # two votes for trees
     assert out["mode"]["confidence"].item() == 67
     assert out["weighted_mode"]["class"].item() == 2  # 0.51 + 0.51 > 1.0
+
+
+def test_every_month_weighs_the_same() -> None:
+    # a seasonal snowfield: snow in four cloudy months (one clear look each), rock in two clear
+    # months (five looks each). Land cover is what holds most of the year: snow.
+    snow, bare = np.zeros((1, 1, 10), np.uint8), np.zeros((1, 1, 10), np.uint8)
+    snow[..., 8] = 230
+    snow[..., 7] = 25
+    bare[..., 7] = 255
+    ones = np.ones((1, 1), bool)
+    dates = [(f"2024-{m:02d}-10", snow) for m in (1, 2, 3, 12)]
+    dates += [(f"2024-{m:02d}-{d:02d}", bare) for m in (7, 8) for d in (3, 9, 15, 21, 27)]
+    out = {}
+    for balance in BALANCES:
+        acc = ConsensusAccumulator((1, 1), [YEAR, WET], balance=balance)
+        for d, p in dates:
+            acc.update(p, ones, ones, d)
+        out[balance] = acc.results()
+    assert out["none"]["2024"]["class"].item() == 8  # 10 looks of rock beat 4 of snow
+    month = out["month"]["2024"]
+    assert month["class"].item() == 9  # 4 months of snow beat 2 of rock
+    assert month["n_valid"].item() == 14
+    # mean over the 6 months of the top class's month means: (4 * 230/255 + 2 * 0) / 6
+    assert month["confidence"].item() == round(100 * 4 * 230 / 255 / 6)
+    assert out["month"]["wet"]["class"].item() == out["none"]["wet"]["class"].item() == 9
+    with pytest.raises(ConfigError, match="balance"):
+        ConsensusAccumulator((1, 1), [YEAR], balance="season")
+
+
+def test_slots_do_not_depend_on_the_observations() -> None:
+    # a year with wet and dry seasons: 12 monthly slots (2 without balance), allocated up front
+    for balance, n in (("month", 12), ("none", 2)):
+        acc = ConsensusAccumulator(
+            (4, 4), [YEAR, WET, Period.season("dry", (5, 10), 2024)], balance=balance
+        )
+        assert acc.n_state == n * 11 and acc.state().shape == (n * 11, 4, 4)
 
 
 def test_min_valid_and_fallback_to_the_year() -> None:
