@@ -162,13 +162,19 @@ def valid_obs_count(days: list[tuple[int, np.ndarray]], start: int, end: np.ndar
 
 
 def evaluate(
-    world: Any, obs: Iterator[Observation], seasons: dict[str, tuple[int, int]], rule: tuple
+    world: Any,
+    obs: Iterator[Observation],
+    seasons: dict[str, tuple[int, int]],
+    rule: tuple,
+    balance: str = "month",
 ) -> None:
     years = sorted({int(y) for y in world.years})
     shape = tuple(world.geobox.shape)
     accs = {
         y: ConsensusAccumulator(
-            shape, [Period.year(y)] + [Period.season(n, w, y) for n, w in seasons.items()]
+            shape,
+            [Period.year(y)] + [Period.season(n, w, y) for n, w in seasons.items()],
+            balance=balance,
         )
         for y in years
     }
@@ -189,8 +195,15 @@ def evaluate(
             accs[year].update(o.probs, o.valid, o.observed, o.time)
         if len(years) > 1 and year == years[1]:
             if state is None:
-                base = accs[years[0]].result(str(years[0]))["class"].values
-                state = AlertState(base, k=rule[0], n=rule[1], min_prob=rule[2])
+                base = accs[years[0]].result(str(years[0]))
+                state = AlertState(
+                    base["class"].values,
+                    k=rule[0],
+                    n=rule[1],
+                    min_prob=rule[2],
+                    baseline_confidence=base["confidence"].values,
+                    min_baseline_conf=rule[3],
+                )
             state.update(o.probs, o.valid, o.time)
             valid_days.append((int(o.time.astype("datetime64[D]").astype(int)), o.valid))
     elapsed = time.perf_counter() - t0
@@ -304,6 +317,8 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=3)
     ap.add_argument("--n", type=int, default=4)
     ap.add_argument("--min-prob", type=float, default=0.7)
+    ap.add_argument("--min-baseline-conf", type=float, default=0.7)
+    ap.add_argument("--balance", choices=["month", "none"], default="month")
     args = ap.parse_args()
     if args.what in ("throughput", "all"):
         throughput(args.size or 512, args.obs)
@@ -340,8 +355,12 @@ def main() -> None:
             if args.write_predictions is not None:
                 obs = tee_to_store(obs, args.write_predictions, world.geobox)
         detected_seasons(world, args.predictions)
-        print(f"alerts rule: k={args.k} of n={args.n} at min_prob={args.min_prob}")
-        evaluate(world, obs, world.seasons, (args.k, args.n, args.min_prob))
+        print(
+            f"consensus balance={args.balance}; alerts rule: k={args.k} of n={args.n} at "
+            f"min_prob={args.min_prob}, baseline confidence >= {args.min_baseline_conf}"
+        )
+        rule = (args.k, args.n, args.min_prob, args.min_baseline_conf)
+        evaluate(world, obs, world.seasons, rule, args.balance)
     print(f"({dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC)")
 
 

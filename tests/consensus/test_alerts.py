@@ -125,3 +125,28 @@ def test_a_receding_flood_ends_its_alert_and_is_never_tree_loss() -> None:
     assert (res["ended_date"].values >= day_number("2025-04-01")).all()
     assert not state.active().any()
     assert not any(mask.any() for mask in state.kinds().values())
+
+
+def test_an_uncertain_baseline_never_alerts(tmp_path) -> None:
+    rng = np.random.default_rng(7)
+    baseline = np.full((6, 8), 2, np.uint8)  # forest, cleared everywhere on EVENT
+    conf = np.full((6, 8), 95, np.uint8)
+    conf[:, 4:] = 55  # the baseline map was unsure of the right half
+    state = AlertState(baseline, baseline_confidence=conf)  # default: needs 0.7
+    for d in DATES:
+        labels = np.where(d >= EVENT, 8, baseline)
+        state.update(_probs(labels, 0.9, rng), np.ones((6, 8), bool), d)
+    assert (state.alert[:, :4] == 8).all() and (state.alert[:, 4:] == 0).all()
+    assert (state.status()[:, 4:] == 0).all()
+    assert state.kinds()["tree_loss"].sum() == 24
+    again = AlertState.load(state.save(tmp_path / "s.npz"))
+    np.testing.assert_array_equal(again.baseline_confidence, conf)
+    assert again.min_baseline_conf == 0.7
+    # floats are 0..1; min_baseline_conf=0 alerts everywhere; without a map every pixel is known
+    assert AlertState(baseline, baseline_confidence=conf / 100.0).eligible[:, :4].all()
+    assert AlertState(baseline, baseline_confidence=conf, min_baseline_conf=0).eligible.all()
+    assert AlertState(baseline).eligible.all()
+    with pytest.raises(ConfigError, match="shape"):
+        AlertState(baseline, baseline_confidence=conf[:3])
+    with pytest.raises(ConfigError, match="min_baseline_conf"):
+        AlertState(baseline, min_baseline_conf=70)
