@@ -13,20 +13,23 @@ interpolation) and splits it:
   highest month; wet = the longest run of months above it, dry = the longest run below (seasons
   of unequal length; a sharply peaked greenness cycle gives a short wet season).
 
-Why the annual harmonic rather than the raw monthly means: the window means of 12 noisy monthly
-values are decided by whichever month is off. Clouds that Fmask misses depress NDVI (and raise
-MNDWI) most in the cloudiest months - the height of the rains -, a month with few clear
-observations sees another mix of pixels, and deciduous trees keep their leaves for weeks after
-the rains stop, so the cycle has a long tail. On the synthetic tropical world (rains Nov-Apr,
-greenness peaking in early February) the raw means put the greenest half-year at Dec-May by a
-margin of 0.7%, tipped by a cloud-depressed April and the leafy May. The phase of the first
-annual harmonic - the standard timing measure of harmonic analysis of NDVI series (HANTS;
-Jakubauskas et al. 2001) - weighs all twelve months, so one odd month or a skewed tail shifts it
-by days, not by a month; it finds the same single wet season on real single-season climates,
-whose greenness (within a few weeks of lag) follows the rains. No lag is assumed: shifting the
-cycle by a fixed vegetation response time would be right for one biome and wrong for the next.
-Climates with two rainy seasons a year (bimodal East Africa) are not two halves; give their
-seasons with ``--season`` (``length=None`` shows the runs above the midpoint).
+Why the annual harmonic rather than the raw monthly means: a window mean of 12 noisy monthly
+values is decided by the months at its two ends, so a skewed cycle or one odd month moves it.
+Vegetation greens up fast when the rains come and browns down slowly after them (deciduous
+trees keep their leaves for weeks), clouds that Fmask misses depress NDVI (and raise MNDWI)
+most in the cloudiest months, and a month with few clear observations sees another mix of
+pixels. On the synthetic tropical world (rains Nov-Apr) the regional NDVI peaks in
+January-February, but its trees stay in leaf through May while November is half green: May
+out-greens November by 0.01-0.02 and the raw means pick Dec-May, in both years, by under 1%. The
+phase of the first annual harmonic - the standard timing measure of harmonic analysis of NDVI
+series (HANTS; Jakubauskas et al. 2001) - weighs all twelve months: it peaks in early February
+there, and the six months centred on it are Nov-Apr. A tail or one odd month shifts it by days,
+not by a month, and on real single-season climates, whose greenness follows the rains within a
+few weeks, it finds the same season. No lag is assumed: correcting greenness for a fixed
+vegetation response time (rain ~ g + tau * dg/dt) would be right for one biome and wrong for the
+next - on this world even tau = half a month overshoots to Oct-Mar. Climates with two rainy
+seasons a year (bimodal East Africa) are not two halves; give their seasons with ``--season``
+(``length=None`` shows the runs above the midpoint).
 
 Nothing assumes a hemisphere: a southern-hemisphere cycle simply gives other months. The
 months found are reported (:meth:`SeasonWindows.describe`, ``seasons.json``).

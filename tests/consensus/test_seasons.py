@@ -115,14 +115,15 @@ def test_combine_indices_zscores() -> None:
     np.testing.assert_allclose(out, [-1.0, 1.0])
 
 
-# the regional NDVI climatology the demo's tropical world (rains Nov-Apr) gave in 2023: green
-# from December to February, a cloud-depressed April (75% cloud) and a leafy May
+# the regional NDVI climatology of the demo's tropical world (rains Nov-Apr) in 2023, from the
+# coarse cube `hlsmap map` detects on: greenest in January-February, and a May still in leaf
+# (the trees) that out-greens a half-green November
 WORLD_2023 = [0.523, 0.532, 0.463, 0.402, 0.448, 0.401, 0.380, 0.371, 0.381, 0.404, 0.428, 0.474]
 
 
 def test_windows_follow_the_annual_cycle_not_one_odd_month() -> None:
     assert split_seasons(np.array(WORLD_2023)) == {"wet": (11, 4), "dry": (5, 10)}
-    # the raw monthly means are tipped by April and May by 0.7%
+    # the raw monthly means are tipped to Dec-May by 0.7% (May against November)
     assert split_seasons(np.array(WORLD_2023), harmonics=6) == {"wet": (12, 5), "dry": (6, 11)}
     with pytest.raises(ConfigError, match="harmonics"):
         annual_cycle(np.array(WORLD_2023), harmonics=0)
