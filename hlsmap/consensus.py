@@ -232,13 +232,19 @@ class ConsensusAccumulator:
         for name in names:
             self._count[name] += 1
 
-    def state(self) -> np.ndarray:
+    @property
+    def layout(self) -> SlotLayout:
+        """Where the state keeps each observation's sums (:mod:`hlsmap.consensus_slots`)."""
+        return self._layout
+
+    def state(self, slot: int | None = None) -> np.ndarray:
         """The running sums as one uint32 array ``(slots * 11, H, W)`` (:attr:`n_state`
-        layers): per slot its 9 class sums, ``n_valid`` and ``n_observed``. States add (see
-        :meth:`from_state`)."""
+        layers): per slot its 9 class sums, ``n_valid`` and ``n_observed`` (``slot``: that
+        slot's 11 only). States add (see :meth:`from_state`)."""
         parts = []
-        for acc, n_valid, n_obs in zip(self._acc, self._n_valid, self._n_obs, strict=True):
-            parts += [np.moveaxis(acc, -1, 0), n_valid[None], n_obs[None]]
+        for j in range(len(self._layout)) if slot is None else [slot]:
+            parts += [np.moveaxis(self._acc[j], -1, 0), self._n_valid[j][None]]
+            parts.append(self._n_obs[j][None])
         return np.concatenate(parts).astype(np.uint32)
 
     @classmethod

@@ -67,7 +67,7 @@ def consensus(
         for i in range(len(times)):
             probe.update(data[0][i], data[1][i], data[2][i], times[i])
         return probe.results()
-    return _consensus_dask(data, times, periods, names, probe.n_state, geobox, kwargs)
+    return _consensus_dask(data, times, periods, names, probe, geobox, kwargs)
 
 
 def _consensus_dask(
@@ -75,12 +75,13 @@ def _consensus_dask(
     times: np.ndarray,
     periods: Sequence[Period],
     names: list[str],
-    n_state: int,
+    probe: ConsensusAccumulator,
     geobox: Any,
     kwargs: dict[str, Any],
 ) -> dict[str, xr.Dataset]:
-    """Per (time chunk, spatial block): a partial state; summed over time chunks (dask's tree
-    reduction, so no task holds more than one time chunk); then finalised per spatial block."""
+    """Per slot of the state and (time chunk, spatial block) of its observations: a partial
+    state of that slot's 11 layers; summed over time chunks (dask's tree reduction, so no task
+    holds more than one time chunk); the slots stacked and finalised per spatial block."""
     import dask.array as da
 
     p, v, o = (da.asarray(a) for a in data)
@@ -92,18 +93,34 @@ def _consensus_dask(
     stacked = da.concatenate([p, v[..., None], o[..., None]], axis=3).rechunk({3: -1})
     stacked = stacked.transpose(0, 3, 1, 2)
 
-    def partial(b: np.ndarray, block_info: Any = None) -> np.ndarray:
+    per = probe.n_state // max(len(probe.layout), 1)
+    slot_of = np.array([-1 if (s := probe.layout.slot_of(t)) is None else s for t in times])
+
+    def partial(b: np.ndarray, slot: int, when: np.ndarray, block_info: Any = None) -> np.ndarray:
         t0 = block_info[0]["array-location"][0][0]
         acc = ConsensusAccumulator(b.shape[2:], periods, **kwargs)
         for i in range(b.shape[0]):
             probs = b[i, :NUM_CLASSES].transpose(1, 2, 0)
-            acc.update(probs, b[i, -2] > 0, b[i, -1] > 0, times[t0 + i])
-        return acc.state()[None]
+            acc.update(probs, b[i, -2] > 0, b[i, -1] > 0, when[t0 + i])
+        return acc.state(slot)[None]
 
-    parts = da.map_blocks(
-        partial, stacked, chunks=((1,) * len(tch), (n_state,), ych, xch), dtype=np.uint32
-    )
-    state = parts.sum(axis=0, dtype=np.uint32)
+    slots = []
+    for slot in range(len(probe.layout)):
+        idx = np.flatnonzero(slot_of == slot)
+        if idx.size == 0:
+            slots.append(da.zeros((per, *p.shape[1:3]), dtype=np.uint32, chunks=((per,), ych, xch)))
+            continue
+        sub = stacked[idx]
+        parts = da.map_blocks(
+            partial,
+            sub,
+            slot,
+            times[idx],
+            chunks=((1,) * len(sub.chunks[0]), (per,), ych, xch),
+            dtype=np.uint32,
+        )
+        slots.append(parts.sum(axis=0, dtype=np.uint32))
+    state = da.concatenate(slots, axis=0).rechunk({0: -1})
     n_out = len(names) * len(LAYERS)
 
     def finish(st: np.ndarray) -> np.ndarray:
