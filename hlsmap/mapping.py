@@ -197,6 +197,7 @@ def _season_windows(cfg: MapConfig, items: list[Any], region: Any) -> Any:
 
 
 def _run_config(cfg: MapConfig) -> Any:
+    from hlsmap.inference.predict import PRECISIONS
     from hlsmap.inference.runner import RunConfig
     from hlsmap.inference.tasks import TileOptions
 
@@ -208,7 +209,7 @@ def _run_config(cfg: MapConfig) -> Any:
             min_valid=cfg.min_valid,
             save_predictions=cfg.save_predictions,
             runtime=cfg.runtime,
-            compute_dtype="bfloat16" if cfg.precision == "bf16" else None,
+            compute_dtype=PRECISIONS[cfg.precision],
         ),
         scheme="v1",  # products are remapped to v2 when written
         n_workers=cfg.n_workers,

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from hlsmap.errors import ConfigError
+from hlsmap.inference.predict import RUNTIMES
 from hlsmap.region import Region
 
 
@@ -107,7 +108,7 @@ class MapConfig:
             raise ConfigError(f"scheme {self.scheme!r} unknown; use v1 or v2")
         if self.min_valid < 1:
             raise ConfigError("min_valid must be at least 1")
-        if self.runtime not in ("jax", "openvino"):
+        if self.runtime not in RUNTIMES:
             raise ConfigError(f"runtime {self.runtime!r} unknown; use jax or openvino")
         if self.precision not in ("f32", "bf16"):
             raise ConfigError(f"precision {self.precision!r} unknown; use f32 or bf16")

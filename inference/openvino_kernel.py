@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -211,10 +210,3 @@ class OpenVINOKernel:
             result = request.infer(inputs)
             # the request reuses its output buffer: copy before the next call
             return np.array(result[0], np.float32, copy=True)
-
-
-def make_kernel(
-    net: Any, precision: str = "f32", threads: int | None = None
-) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """An :class:`OpenVINOKernel` for ``net`` (see there)."""
-    return OpenVINOKernel(net, precision, threads)

@@ -37,6 +37,9 @@ FMASK_INVALID_BITS = 0b0000_1110
 Normalizer = Callable[[np.ndarray, str], np.ndarray]
 OutputKind = Literal["probs", "class"]
 RUNTIMES = ("jax", "openvino")
+"""Where the model runs: the jitted JAX function, or the U-Net exported to OpenVINO."""
+PRECISIONS = {"f32": None, "bf16": "bfloat16", "bf16-dots": "bf16_dots"}
+"""User-facing precision names -> ``TileOptions.compute_dtype`` (``bf16-dots``: jax only)."""
 
 
 @dataclass

@@ -93,6 +93,7 @@ def predict_cmd(
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
 ) -> None:
     """Predict every observation of a region and write consensus maps per period (COGs)."""
+    from hlsmap.inference.predict import PRECISIONS, RUNTIMES
     from hlsmap.inference.runner import RunConfig, predict_region
     from hlsmap.inference.tasks import TileOptions
     from hlsmap.periods import Period, parse_period
@@ -102,10 +103,9 @@ def predict_cmd(
         periods.insert(0, Period.year(year))
     if not periods:
         raise ConfigError("say what to map: --year 2024 and/or --period 2024-01-01/2024-06-30")
-    dtypes = {"f32": None, "bf16": "bfloat16", "bf16-dots": "bf16_dots"}
-    if precision not in dtypes:
+    if precision not in PRECISIONS:
         raise ConfigError(f"--precision {precision!r}: use f32, bf16 or bf16-dots")
-    if runtime not in ("jax", "openvino"):
+    if runtime not in RUNTIMES:
         raise ConfigError(f"--runtime {runtime!r}: use jax or openvino")
     if runtime == "openvino" and precision == "bf16-dots":
         raise ConfigError("--precision bf16-dots is for --runtime jax; openvino takes f32 or bf16")
@@ -118,7 +118,7 @@ def predict_cmd(
         rule=rule,
         min_valid=min_valid,
         retries=retries,
-        compute_dtype=dtypes[precision],
+        compute_dtype=PRECISIONS[precision],
         runtime=runtime,
         save_predictions=save_predictions,
     )

@@ -67,25 +67,13 @@ def write_cog(
         raise ConfigError(f"array shape {a.shape} does not match the GeoBox {tuple(geobox.shape)}")
     _check_blocksize(blocksize)
     profile = {
-        "driver": "COG",
-        "height": a.shape[0],
-        "width": a.shape[1],
-        "count": 1,
-        "dtype": _dtype_name(a.dtype),
-        "crs": geobox.crs.to_wkt(),
-        "transform": geobox.affine,
-        "nodata": nodata,
+        **_profile("COG", geobox, a.dtype, nodata),
         **_cog_options(a.dtype, colormap_ is not None, blocksize, resampling),
     }
     try:
         with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
             dst.write(a.astype(profile["dtype"], copy=False), 1)
-            if colormap_ is not None:
-                dst.write_colormap(1, colormap_)
-            if tags:
-                dst.update_tags(**{k: str(v) for k, v in tags.items()})
-            if description:
-                dst.set_band_description(1, description)
+            _describe(dst, colormap_, tags, description)
     except rasterio.errors.RasterioIOError as exc:
         raise OutputError(f"cannot write {path}: {exc}") from exc
     return Path(path)
@@ -99,6 +87,35 @@ def _check_blocksize(blocksize: int) -> None:
 def _dtype_name(dtype: Any) -> str:
     dtype = np.dtype(dtype)
     return "uint8" if dtype.kind == "b" else dtype.name
+
+
+def _profile(driver: str, geobox: Any, dtype: Any, nodata: float | None) -> dict[str, Any]:
+    """The rasterio profile of one layer on ``geobox`` (both writers)."""
+    return {
+        "driver": driver,
+        "height": int(geobox.shape[0]),
+        "width": int(geobox.shape[1]),
+        "count": 1,
+        "dtype": _dtype_name(dtype),
+        "crs": geobox.crs.to_wkt(),
+        "transform": geobox.affine,
+        "nodata": nodata,
+    }
+
+
+def _describe(
+    dst: Any,
+    colormap_: dict[int, tuple[int, int, int, int]] | None,
+    tags: dict[str, Any] | None,
+    description: str | None,
+) -> None:
+    """Colour table, tags and band description of an open dataset (both writers)."""
+    if colormap_ is not None:
+        dst.write_colormap(1, colormap_)
+    if tags:
+        dst.update_tags(**{k: str(v) for k, v in tags.items()})
+    if description:
+        dst.set_band_description(1, description)
 
 
 def _cog_options(dtype: Any, paletted: bool, blocksize: int, resampling: str) -> dict[str, Any]:
@@ -171,16 +188,8 @@ def cog_stream(
     import rasterio.shutil
 
     _check_blocksize(blocksize)
-    name = _dtype_name(dtype)
     profile = {
-        "driver": "GTiff",
-        "height": int(geobox.shape[0]),
-        "width": int(geobox.shape[1]),
-        "count": 1,
-        "dtype": name,
-        "crs": geobox.crs.to_wkt(),
-        "transform": geobox.affine,
-        "nodata": nodata,
+        **_profile("GTiff", geobox, dtype, nodata),
         "tiled": True,
         "blockxsize": blocksize,
         "blockysize": blocksize,
@@ -195,12 +204,7 @@ def cog_stream(
         stack.callback(stage.unlink, missing_ok=True)
         try:
             dst = stack.enter_context(rasterio.open(stage, "w", **profile))
-            if colormap_ is not None:
-                dst.write_colormap(1, colormap_)
-            if tags:
-                dst.update_tags(**{k: str(v) for k, v in tags.items()})
-            if description:
-                dst.set_band_description(1, description)
+            _describe(dst, colormap_, tags, description)
         except rasterio.errors.RasterioIOError as exc:
             raise OutputError(f"cannot write {path}: {exc}") from exc
         yield BlockWriter(Path(path), dst)
