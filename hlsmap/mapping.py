@@ -207,6 +207,7 @@ def _run_config(cfg: MapConfig) -> Any:
         options=TileOptions(
             rule=cfg.rule,
             min_valid=cfg.min_valid,
+            balance=cfg.balance,
             save_predictions=cfg.save_predictions,
             runtime=cfg.runtime,
             compute_dtype=PRECISIONS[cfg.precision],
@@ -267,7 +268,11 @@ def run_map(cfg: MapConfig, *, client: Any = None, progress: bool = True) -> Map
     if seasons is not None:
         write_text(out / "seasons.json", json.dumps(seasons.to_dict(), indent=2) + "\n")
     run_config = _run_config(cfg)
-    props: dict[str, Any] = {"hlsmap:rule": cfg.rule, "hlsmap:min_valid": cfg.min_valid}
+    props: dict[str, Any] = {
+        "hlsmap:rule": cfg.rule,
+        "hlsmap:min_valid": cfg.min_valid,
+        "hlsmap:balance": cfg.balance,
+    }
     products: dict[str, Any] = {}
     pixel_obs, failed = 0, 0
     annual: dict[int, Path] = {}

@@ -54,6 +54,8 @@ class MapConfig:
             dropped as noise).
         rule: consensus rule (``mean_prob``, ``mode``, ``weighted_mode``).
         min_valid: valid observations a pixel needs; fewer gives no data.
+        balance: ``month`` (every calendar month weighs the same in a period's consensus:
+            the default, see :mod:`hlsmap.consensus`) or ``none`` (every observation the same).
         scheme: ``v1`` (10 classes) or ``v2`` (Impact Observatory's 9 classes, rangeland).
         tile_size / halo: the tiling of the output grid (pixels).
         resolution: output pixel size in metres.
@@ -82,6 +84,7 @@ class MapConfig:
     mmu_ha: float = 1.0
     rule: str = "mean_prob"
     min_valid: int = 1
+    balance: str = "month"
     scheme: str = "v1"
     tile_size: int = 512
     halo: int = 32
@@ -106,6 +109,8 @@ class MapConfig:
             raise ConfigError(f"rule {self.rule!r} unknown; use mean_prob, mode or weighted_mode")
         if self.scheme not in ("v1", "v2"):
             raise ConfigError(f"scheme {self.scheme!r} unknown; use v1 or v2")
+        if self.balance not in ("month", "none"):
+            raise ConfigError(f"balance {self.balance!r} unknown; use month or none")
         if self.min_valid < 1:
             raise ConfigError("min_valid must be at least 1")
         if self.runtime not in RUNTIMES:

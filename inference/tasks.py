@@ -47,6 +47,8 @@ class TileOptions:
         time_batch: observations loaded and predicted at once.
         rule: consensus rule (``mean_prob``, ``mode``, ``weighted_mode``).
         min_valid: valid observations a pixel needs to be mapped.
+        balance: ``"month"`` (every calendar month weighs the same) or ``"none"``; see
+            :class:`hlsmap.consensus.ConsensusAccumulator`.
         retries: extra attempts after a read failure.
         retry_wait: seconds before the first retry (doubles each time).
         compute_dtype: ``None`` (the model's own), ``"bfloat16"`` (everything in bf16: GPUs)
@@ -72,6 +74,7 @@ class TileOptions:
     time_batch: int = 8
     rule: str = "mean_prob"
     min_valid: int = 1
+    balance: str = "month"
     retries: int = 2
     retry_wait: float = 1.0
     compute_dtype: str | None = None
@@ -254,7 +257,9 @@ def _run_tile_once(task: TileTask, attempt: int) -> TileReport:
     side = opts.window or (task.tile_side or max(shape)) + 2 * h
     predictor, meta = get_predictor(task.model_dir, opts, side)
     report = TileReport(index=task.index, shape=shape, attempts=attempt)
-    acc = ConsensusAccumulator(shape, list(task.periods), rule=opts.rule, min_valid=opts.min_valid)
+    acc = ConsensusAccumulator(
+        shape, list(task.periods), rule=opts.rule, min_valid=opts.min_valid, balance=opts.balance
+    )
     crop = (slice(h, h + shape[0]), slice(h, h + shape[1]))
     writer = None
     if opts.save_predictions:

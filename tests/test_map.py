@@ -125,6 +125,8 @@ def test_bad_inputs(served_world, tmp_path: Path) -> None:
         run_map(MapConfig(year=2024, out=str(a_file), **base), progress=False)
     with pytest.raises(ConfigError, match="exactly once"):
         MapConfig(year=2024, out="x", model="m", bbox=w.bbox, tile="T13RCN")
+    with pytest.raises(ConfigError, match="balance 'week' unknown"):
+        MapConfig(year=2024, out="x", model="m", bbox=w.bbox, balance="week")
     with pytest.raises(ConfigError, match="missing year"):
         resolve_config(None, model="m", out="o", bbox=w.bbox)
     toml = tmp_path / "run.toml"

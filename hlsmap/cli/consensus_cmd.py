@@ -60,6 +60,14 @@ def consensus_cmd(
     min_valid: Annotated[
         int, typer.Option("--min-valid", help="Valid observations a pixel needs per period.")
     ] = 1,
+    balance: Annotated[
+        str,
+        typer.Option(
+            "--balance",
+            help="month (every calendar month weighs the same: default) or none (every "
+            "observation the same).",
+        ),
+    ] = "month",
     fallback: Annotated[
         str | None,
         typer.Option(
@@ -89,6 +97,7 @@ def consensus_cmd(
             quarters=quarters,
             rule=rule,
             min_valid=min_valid,
+            balance=balance,
             fallback=fallback,
             scheme=scheme,
             blocksize=blocksize,
@@ -159,9 +168,27 @@ def alerts_cmd(
         Path | None,
         typer.Option("--state", help="Alert state file (.npz): continued and saved each run."),
     ] = None,
+    baseline_confidence: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline-confidence",
+            help="The baseline's confidence layer (default: confidence.tif next to it).",
+        ),
+    ] = None,
+    min_baseline_conf: Annotated[
+        float,
+        typer.Option(
+            "--min-baseline-conf",
+            help="Baseline confidence (0..1) a pixel needs to alert; 0 alerts everywhere.",
+        ),
+    ] = 0.7,
     blocksize: Blocksize = 512,
 ) -> None:
-    """Near-real-time change alerts against a baseline map, confirmed by k of n observations."""
+    """Near-real-time change alerts against a baseline map, confirmed by k of n observations.
+
+    Only pixels the baseline is sure of alert: where it was a coin toss, observations that
+    disagree with it mostly correct the baseline rather than report a change.
+    """
     from hlsmap.outputs.changes import AlertsConfig, run_alerts
 
     item = run_alerts(
@@ -174,6 +201,8 @@ def alerts_cmd(
             min_prob=min_prob,
             since=since,
             state=state,
+            baseline_confidence=baseline_confidence,
+            min_baseline_conf=min_baseline_conf,
             blocksize=blocksize,
         )
     )

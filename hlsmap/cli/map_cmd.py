@@ -34,6 +34,9 @@ def map_cmd(
     max_cloud: Annotated[float | None, typer.Option(help="Skip granules above this %.")] = None,
     rule: Annotated[str | None, typer.Option(help="mean_prob, mode or weighted_mode.")] = None,
     min_valid: Annotated[int | None, typer.Option(help="Valid observations per pixel.")] = None,
+    balance: Annotated[
+        str | None, typer.Option(help="month (each month weighs the same: default) or none.")
+    ] = None,
     scheme: Annotated[str | None, typer.Option(help="v1 (10 classes) or v2 (IO's 9).")] = None,
     tile_size: Annotated[int | None, typer.Option(help="Tile side in pixels.")] = None,
     scheduler: Annotated[
@@ -79,6 +82,7 @@ def map_cmd(
         max_cloud=max_cloud,
         rule=rule,
         min_valid=min_valid,
+        balance=balance,
         scheme=scheme,
         tile_size=tile_size,
         scheduler=scheduler,

@@ -56,6 +56,9 @@ def predict_cmd(
     time_batch: Annotated[int, typer.Option(help="Observations predicted at once.")] = 8,
     rule: Annotated[str, typer.Option(help="mean_prob, mode or weighted_mode.")] = "mean_prob",
     min_valid: Annotated[int, typer.Option(help="Clear observations a pixel needs.")] = 1,
+    balance: Annotated[
+        str, typer.Option(help="month (each month weighs the same: default) or none.")
+    ] = "month",
     retries: Annotated[int, typer.Option(help="Retries of a tile whose reads fail.")] = 2,
     precision: Annotated[
         str,
@@ -117,6 +120,7 @@ def predict_cmd(
         time_batch=time_batch,
         rule=rule,
         min_valid=min_valid,
+        balance=balance,
         retries=retries,
         compute_dtype=PRECISIONS[precision],
         runtime=runtime,

@@ -12,7 +12,9 @@ the colour table), ``status.tif`` (0 none, 1 candidate, 2 confirmed, 3 ended),
 days since 1970-01-01, 0 none),
 ``confidence.tif``, ``alerts.json`` (counts and hectares per kind), ``quicklook.png``; and,
 when ``state`` is given, saves the streaming state there so the next run continues with newer
-observations only.
+observations only. Only pixels the baseline map is sure of alert (its ``confidence.tif``, found
+next to ``class.tif`` as ``hlsmap consensus`` writes them, at ``min_baseline_conf``; see
+:mod:`hlsmap.alerts` for why).
 """
 
 from __future__ import annotations
@@ -218,7 +220,13 @@ def change_blocks(
 @dataclass
 class AlertsConfig:
     """Inputs of ``hlsmap alerts``: predictions stores, a baseline class map on their grid and
-    the confirmation rule (``k`` of the last ``n`` valid observations at ``min_prob``)."""
+    the confirmation rule (``k`` of the last ``n`` valid observations at ``min_prob``).
+
+    ``baseline_confidence`` is the baseline's confidence layer (percent); ``None`` takes the
+    ``confidence.tif`` next to the baseline when there is one (``hlsmap consensus`` output),
+    else every mapped baseline pixel counts as known. Pixels below ``min_baseline_conf`` (0..1)
+    never alert.
+    """
 
     predictions: Sequence[Path]
     baseline: Path
@@ -226,10 +234,21 @@ class AlertsConfig:
     k: int = 3
     n: int = 4
     min_prob: float = 0.7
+    baseline_confidence: Path | None = None
+    min_baseline_conf: float = 0.7
     since: str | None = None
     state: Path | None = None
     blocksize: int = 512
     progress: bool = True
+
+
+def baseline_confidence_path(baseline: Path, given: Path | None = None) -> Path | None:
+    """The confidence layer of a baseline map: ``given``, else the ``confidence.tif`` that
+    ``hlsmap consensus`` writes next to ``class.tif``, else ``None``."""
+    if given is not None:
+        return Path(given)
+    sibling = Path(baseline).with_name("confidence.tif")
+    return sibling if sibling.exists() and sibling != Path(baseline) else None
 
 
 def run_alerts(cfg: AlertsConfig) -> Any:
@@ -240,13 +259,29 @@ def run_alerts(cfg: AlertsConfig) -> Any:
     base, gb, _ = cog.read_cog(cfg.baseline)
     if gb != geobox:
         raise ConfigError(f"the baseline {cfg.baseline} is not on the predictions' grid")
+    conf_path = baseline_confidence_path(cfg.baseline, cfg.baseline_confidence)
+    conf = None
+    if conf_path is not None:
+        conf, cgb, _ = cog.read_cog(conf_path)
+        if cgb != geobox:
+            raise ConfigError(
+                f"the baseline confidence {conf_path} is not on the baseline's grid; give the "
+                "confidence.tif written with the baseline map"
+            )
     if cfg.state is not None and Path(cfg.state).exists():
         state = AlertState.load(cfg.state, geobox=geobox)
         if not np.array_equal(state.baseline, base):
             raise ConfigError(f"{cfg.state} was made with another baseline; delete it or move it")
     else:
         state = AlertState(
-            base, k=cfg.k, n=cfg.n, min_prob=cfg.min_prob, since=cfg.since, geobox=geobox
+            base,
+            k=cfg.k,
+            n=cfg.n,
+            min_prob=cfg.min_prob,
+            since=cfg.since,
+            geobox=geobox,
+            baseline_confidence=conf,
+            min_baseline_conf=cfg.min_baseline_conf,
         )
     resume_after = state.last_day
     used = 0
@@ -289,6 +324,9 @@ def run_alerts(cfg: AlertsConfig) -> Any:
         "k": state.k,
         "n": state.n,
         "min_prob": state.min_prob,
+        "baseline_confidence": None if conf_path is None else str(conf_path),
+        "min_baseline_conf": state.min_baseline_conf,
+        "eligible_pixels": int(state.eligible.sum()),
         "observations_used": used,
         "observations_total": state.n_updates,
         "last_date": str(np.datetime64(state.last_day, "D")),
@@ -310,7 +348,9 @@ def run_alerts(cfg: AlertsConfig) -> Any:
         "summary": stac.file_asset(sj, "application/json", d, ("metadata",), "summary"),
         "quicklook": stac.file_asset(png, "image/png", d, ("overview",), "quicklook"),
     }
-    props = {f"hlsmap:{k}": v for k, v in summary.items() if k != "kinds"}
+    props = {
+        f"hlsmap:{k}": v for k, v in summary.items() if k not in ("kinds", "baseline_confidence")
+    }
     item = stac.item_for_cog(
         "hlsmap-alerts",
         cogs,

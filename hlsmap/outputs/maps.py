@@ -49,7 +49,7 @@ class ConsensusConfig:
         season_wrap: ``"within"`` (seasons inside the calendar year) or ``"span"``.
         periods: further periods as text (see :func:`hlsmap.periods.parse_period`).
         months, quarters: also map every month / quarter of the year.
-        rule, min_valid: see :class:`hlsmap.consensus.ConsensusAccumulator`.
+        rule, min_valid, balance: see :class:`hlsmap.consensus.ConsensusAccumulator`.
         fallback: ``"year"`` (fill sparse pixels of the other periods from the annual map),
             the name of another period, or ``None``.
         scheme: ``"v1"`` or ``"v2"`` (Impact Observatory's 9 classes) for the class COGs.
@@ -68,6 +68,7 @@ class ConsensusConfig:
     quarters: bool = False
     rule: str = "mean_prob"
     min_valid: int = 1
+    balance: str = "month"
     fallback: str | None = None
     scheme: str = "v1"
     blocksize: int = 512
@@ -292,6 +293,7 @@ def run_consensus(cfg: ConsensusConfig) -> ConsensusRun:
         min_valid=cfg.min_valid,
         fallback=fallback,
         geobox=geobox,
+        balance=cfg.balance,
     )
     for obs in observations(stores, sort=False, progress=cfg.progress):
         acc.update(obs.probs, obs.valid, obs.observed, obs.time)
@@ -301,6 +303,7 @@ def run_consensus(cfg: ConsensusConfig) -> ConsensusRun:
     props: dict[str, Any] = {
         "hlsmap:rule": cfg.rule,
         "hlsmap:min_valid": cfg.min_valid,
+        "hlsmap:balance": cfg.balance,
         "hlsmap:fallback": None if fallback is None else getattr(fallback, "name", fallback),
         "hlsmap:n_observations": int(times.size),
     }

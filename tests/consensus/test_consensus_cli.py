@@ -143,11 +143,7 @@ def test_change_between_years(stores, tmp_path, capsys) -> None:
     assert "tree loss 7.2 ha" in capsys.readouterr().err
 
 
-def test_alerts_fire_on_the_clearing_and_resume(stores, tmp_path) -> None:
-    base = tmp_path / "base"
-    main(["consensus", str(stores["2024"]), "--out", str(base), "--blocksize", "128"])
-    baseline = base / "hlsmap-2024" / "class.tif"
-    out, state = tmp_path / "alerts", tmp_path / "state.npz"
+def _alerts(stores, baseline: Path, out: Path, *extra: str) -> Path:
     main(
         [
             "alerts",
@@ -156,13 +152,22 @@ def test_alerts_fire_on_the_clearing_and_resume(stores, tmp_path) -> None:
             str(baseline),
             "--out",
             str(out),
-            "--state",
-            str(state),
             "--blocksize",
             "128",
+            *extra,
         ]
     )
-    d = out / "hlsmap-alerts"
+    return out / "hlsmap-alerts"
+
+
+def test_alerts_fire_on_the_clearing_and_resume(stores, tmp_path) -> None:
+    base = tmp_path / "base"
+    main(["consensus", str(stores["2024"]), "--out", str(base), "--blocksize", "128"])
+    baseline = base / "hlsmap-2024" / "class.tif"
+    state = tmp_path / "state.npz"
+    # this noisy classifier is never above 0.71 sure (180/252): ask the baseline for 0.5
+    opts = ("--state", str(state), "--min-baseline-conf", "0.5")
+    d = _alerts(stores, baseline, tmp_path / "alerts", *opts)
     with rasterio.open(d / "alert.tif") as src:
         alert = src.read(1)
     with rasterio.open(d / "first_date.tif") as src:
@@ -170,35 +175,58 @@ def test_alerts_fire_on_the_clearing_and_resume(stores, tmp_path) -> None:
     clearing = np.zeros((H, W), bool)
     clearing[4:12, 4:14] = True
     assert (alert[clearing] == 8).mean() > 0.95
-    flood = np.zeros((H, W), bool)
-    flood[20:, W // 2 :] = True  # seasonal flooding differs from the annual baseline too
-    assert (alert[~clearing & ~flood] > 0).mean() < 0.01
-    assert first[clearing].min() >= (np.datetime64("2025-01-10") - np.datetime64("1970-01-01"))
+    assert (alert[~clearing] > 0).mean() < 0.01
+    assert first[clearing & (alert > 0)].min() >= (
+        np.datetime64("2025-01-10") - np.datetime64("1970-01-01")
+    )
     summary = json.loads((d / "alerts.json").read_text())
     assert summary["kinds"]["tree_loss"]["pixels"] >= 76
+    assert summary["baseline_confidence"] == str(baseline.with_name("confidence.tif"))
     stacval.validate(json.loads((d / "hlsmap-alerts.json").read_text()))
     # a second run with the same stores has nothing new to add
-    main(
-        [
-            "alerts",
-            str(stores["2025"]),
-            "--baseline",
-            str(baseline),
-            "--out",
-            str(out),
-            "--state",
-            str(state),
-            "--blocksize",
-            "128",
-        ]
-    )
+    _alerts(stores, baseline, tmp_path / "alerts", *opts)
     assert json.loads((d / "alerts.json").read_text())["observations_used"] == 0
+
+
+def test_alerts_only_where_the_baseline_is_sure(stores, tmp_path) -> None:
+    """The seasonally flooded crops make an unsure annual baseline (crops a third of the year
+    water): found next to ``class.tif``, its confidence keeps them from alerting; without it
+    (``--min-baseline-conf 0``) the floods alert as water gain."""
+    base = tmp_path / "base"
+    main(["consensus", str(stores["2024"]), "--out", str(base), "--blocksize", "128"])
+    baseline = base / "hlsmap-2024" / "class.tif"
+    with rasterio.open(baseline.with_name("confidence.tif")) as src:
+        conf = src.read(1)
+    flood = np.zeros((H, W), bool)
+    flood[20:, W // 2 :] = True
+    assert (conf[flood] < 50).mean() > 0.95 and (conf[~flood] >= 50).mean() > 0.9
+    sure = json.loads((_alerts(stores, baseline, tmp_path / "a", "--min-baseline-conf", "0.5")
+                       / "alerts.json").read_text())  # fmt: skip
+    everywhere = _alerts(stores, baseline, tmp_path / "b", "--min-baseline-conf", "0")
+    with rasterio.open(everywhere / "alert.tif") as src:
+        alert = src.read(1)
+    assert (alert[flood] == 1).mean() > 0.9  # water gain where the baseline was unsure
+    assert sure["eligible_pixels"] == (conf >= 50).sum()
+    assert sure["kinds"]["water_gain"]["pixels"] < 0.05 * flood.sum()
+    # an explicit confidence layer is used as given; one on another grid is refused
+    low = tmp_path / "low.tif"
+    from hlsmap.outputs.cog import write_cog
+
+    write_cog(low, np.full((H, W), 10, np.uint8), GB, nodata=None)
+    explicit = _alerts(stores, baseline, tmp_path / "c", "--baseline-confidence", str(low))
+    assert json.loads((explicit / "alerts.json").read_text())["confirmed_pixels"] == 0
+    small = tmp_path / "small.tif"
+    write_cog(small, np.full((8, 8), 90, np.uint8), GB[:8, :8], nodata=None)
+    with pytest.raises(SystemExit) as exc:
+        _alerts(stores, baseline, tmp_path / "d", "--baseline-confidence", str(small))
+    assert exc.value.code == 2
 
 
 def test_user_mistakes_exit_2(stores, tmp_path, capsys) -> None:
     for argv in (
         ["consensus", str(stores["2024"]), "--out", str(tmp_path / "x"), "--rule", "median"],
         ["consensus", str(stores["2024"]), "--out", str(tmp_path / "x"), "--season", "wet=13-1"],
+        ["consensus", str(stores["2024"]), "--out", str(tmp_path / "x"), "--balance", "week"],
         ["consensus", str(tmp_path / "missing.zarr"), "--out", str(tmp_path / "x")],
         ["change", str(tmp_path / "a.tif"), str(tmp_path / "b.tif"), "--out", str(tmp_path)],
     ):
@@ -224,6 +252,8 @@ def test_months_quarters_periods_and_v2_scheme(stores, tmp_path) -> None:
             "v2",
             "--rule",
             "mode",
+            "--balance",
+            "none",
             "--blocksize",
             "128",
         ]
@@ -244,4 +274,5 @@ def test_months_quarters_periods_and_v2_scheme(stores, tmp_path) -> None:
     stacval.validate(item)
     assert item["properties"]["start_datetime"].startswith("2024-03-01")
     assert item["properties"]["hlsmap:rule"] == "mode"
+    assert item["properties"]["hlsmap:balance"] == "none"
     assert 11 in [c["value"] for c in item["assets"]["class"]["classification:classes"]]
