@@ -91,6 +91,8 @@ def main() -> None:
     ap.add_argument("--precision", default=None, help="None, bfloat16 or bf16_dots")
     ap.add_argument("--runtime", default="jax", help="jax or openvino")
     ap.add_argument("--no-fmask-first", action="store_true", help="read every band of every obs")
+    ap.add_argument("--prefetch", type=int, default=1, help="time batches read ahead")
+    ap.add_argument("--reader", default="auto", help="auto (paste on-grid granules) or odc")
     ap.add_argument("--threads", type=int, default=None, help="tiles at once (1 worker)")
     ap.add_argument("--work", default="/tmp/hlsmap-bench-region")
     ap.add_argument("--no-memory", action="store_true", help="skip the tile-memory run")
@@ -109,11 +111,13 @@ def main() -> None:
     shutil.rmtree(out, ignore_errors=True)
     options = dict(window=args.window, overlap=args.overlap, time_batch=args.time_batch,
                    compute_dtype=args.precision, runtime=args.runtime,
-                   fmask_first=not args.no_fmask_first)  # fmt: skip
+                   fmask_first=not args.no_fmask_first, prefetch=args.prefetch,
+                   reader=args.reader)  # fmt: skip
     config = RunConfig(tile_size=args.tile_size, halo=args.halo, options=TileOptions(**options),
                        threads_per_worker=args.threads)  # fmt: skip
     precision = f" {args.precision}" if args.precision else ""
     precision += f", runtime {args.runtime}" + (", all bands" if args.no_fmask_first else "")
+    precision += f", reader {args.reader}, prefetch {args.prefetch}"
     print(f"{len(items)} granules, grid {world.geobox.shape}, tiles of {args.tile_size} px "
           f"(+{args.halo} halo), model {args.preset}{precision}")  # fmt: skip
     t0 = time.perf_counter()

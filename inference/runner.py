@@ -97,10 +97,13 @@ class RunResult:
         return sum(r.pixel_observations for r in self.reports if not r.skipped)
 
     def timings(self) -> dict[str, float]:
-        """Task seconds spent reading, predicting, in consensus and writing (this run)."""
+        """Task seconds spent reading, predicting, in consensus and writing (this run).
+
+        ``read`` is the time tasks *waited* for reads (with ``prefetch`` most reading happens
+        while the model predicts); ``read_busy`` the seconds the reads themselves took."""
         done = [r for r in self.reports if not r.skipped]
         return {k: sum(getattr(r, f"{k}_s") for r in done) for k in
-                ("read", "predict", "consensus", "write")}  # fmt: skip
+                ("read", "predict", "consensus", "write", "read_busy")}  # fmt: skip
 
 
 def tile_grid(geobox: Any, tile_size: int) -> Any:

@@ -11,6 +11,7 @@ Memory is bounded by the tile: observations are loaded and predicted in batches 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -58,6 +59,12 @@ class TileOptions:
             to OpenVINO, the fastest CPU kernel; ``compute_dtype="bfloat16"`` runs it in bf16).
         fmask_first: read each batch's Fmask first and the bands only of observations with a
             clear pixel on the tile (all-cloud observations cost one layer, not seven).
+        prefetch: time batches read ahead in a background thread while the model predicts
+            the current one (0: read and predict in turn). Reads spend most of their time in
+            GDAL, which releases the GIL, so they overlap the model's compute; memory grows
+            by one batch per prefetched batch.
+        reader: how :func:`hlsmap.cube.load_cube` reads (``"auto"``: granules on the tile's
+            grid are pasted directly, the rest through odc-stac; ``"odc"``: all odc-stac).
         output: per-observation output handed to consensus (``"probs"``).
         loader: replaces :func:`hlsmap.cube.load_cube` (same signature; called once per time
             batch with ``chunks=None``); for tests and custom data sources. Must be picklable
@@ -80,6 +87,8 @@ class TileOptions:
     compute_dtype: str | None = None
     runtime: str = "jax"
     fmask_first: bool = True
+    prefetch: int = 1
+    reader: str = "auto"
     loader: Callable[..., Any] | None = None
     save_predictions: bool = False
 
@@ -121,6 +130,7 @@ class TileReport:
     n_observations: int = 0
     seconds: float = 0.0
     read_s: float = 0.0
+    read_busy_s: float = 0.0
     predict_s: float = 0.0
     consensus_s: float = 0.0
     write_s: float = 0.0
@@ -270,10 +280,16 @@ def _run_tile_once(task: TileTask, attempt: int) -> TileReport:
     if task.items:
         items = [pystac.Item.from_dict(d) for d in task.items]
         geobox = task.geobox.pad(h)
-        for batch in observation_batches(items, opts.time_batch):
+        batches = observation_batches(items, opts.time_batch)
+        reads = _prefetched(batches, lambda b: _read_batch(opts, b, geobox, meta.bands), opts)
+        while True:
             t0 = time.perf_counter()
-            bands, fmask, sensors, times = _read_batch(opts, batch, geobox, meta.bands)
+            got = next(reads, None)
+            if got is None:
+                break
+            (bands, fmask, sensors, times), busy = got
             t1 = time.perf_counter()
+            report.read_busy_s += busy
             preds = predictor.predict_observations(bands, fmask, sensors, times)
             t2 = time.perf_counter()
             for p in preds:
@@ -302,6 +318,39 @@ def _run_tile_once(task: TileTask, attempt: int) -> TileReport:
     report.write_s = time.perf_counter() - t0
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _prefetched(
+    batches: list[list[Any]], read: Callable[[list[Any]], Any], opts: TileOptions
+) -> Any:
+    """``(read(batch), seconds the read took)`` for each batch, in order, with up to
+    ``opts.prefetch`` batches read ahead in one background thread (a read error surfaces
+    when its batch is due)."""
+
+    def timed(batch: list[Any]) -> tuple[Any, float]:
+        t0 = time.perf_counter()
+        return read(batch), time.perf_counter() - t0
+
+    if opts.prefetch <= 0:
+        for batch in batches:
+            yield timed(batch)
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="hlsmap-read") as pool:
+        pending: deque[Any] = deque()
+        todo = iter(batches)
+        try:
+            for batch in todo:
+                pending.append(pool.submit(timed, batch))
+                if len(pending) > opts.prefetch:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for fut in pending:
+                fut.cancel()
 
 
 def predictions_path(tile_path: str | os.PathLike[str]) -> Path:
@@ -346,7 +395,7 @@ def _read_batch(
     """
     from hlsmap.cube import load_cube, read_errors
 
-    loader = opts.loader or load_cube
+    loader = opts.loader or functools.partial(load_cube, reader=opts.reader)
     if not opts.fmask_first:
         return _read_all(loader, items, geobox, bands)
     with read_errors():

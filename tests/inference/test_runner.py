@@ -208,7 +208,8 @@ def test_failing_reads_are_retried_then_reported(world, client, tmp_path) -> Non
             return load_cube(items, geobox=geobox, patch_url=lambda h: h + ".gone", **kw)
         return load_cube(items, geobox=geobox, **kw)
 
-    config = with_options(CONFIG, loader=loader, retries=2)
+    # (no read-ahead: the count of loader calls is then exactly one per attempt)
+    config = with_options(CONFIG, loader=loader, retries=2, prefetch=0)
     out = tmp_path / "out"
     res = run_region(items, region_geobox(), model_dir, out, PERIODS, config=config,
                      client=client, progress=False)  # fmt: skip

@@ -66,24 +66,47 @@ def test_bands_are_read_only_for_observations_with_a_clear_pixel(cloudy_world) -
     assert not bands[overcast].any()  # zeros: observed, never valid
 
 
-def test_fmask_first_gives_the_same_tile_outputs(cloudy_world, tmp_path) -> None:
+def test_fmask_first_and_prefetch_give_the_same_tile_outputs(cloudy_world, tmp_path) -> None:
+    """Fmask-first reads and reading ahead (3 time batches: 0, 1 or 2 read ahead while the
+    model predicts) change when pixels are read, never the tile's outputs."""
     items, model_dir = cloudy_world
     results = {}
-    for first in (True, False):
-        config = dataclasses.replace(
-            CONFIG, options=dataclasses.replace(CONFIG.options, fmask_first=first)
-        )
-        out = tmp_path / str(first)
+    for first, prefetch in ((False, 0), (True, 0), (True, 1), (True, 2), (False, 1)):
+        opts = dataclasses.replace(CONFIG.options, fmask_first=first, prefetch=prefetch)
+        config = dataclasses.replace(CONFIG, options=opts)
+        out = tmp_path / f"{first}-{prefetch}"
         (out / "tiles").mkdir(parents=True)
         task = plan_tasks(items, region_geobox(), model_dir, out, PERIODS, config)[0]
         rep = run_tile(task)
         assert rep.n_observations == 7
-        results[first] = read_tile_file(task.out_path)[0]
-    for period, layers in results[True].items():
-        for name, arr in layers.items():
-            np.testing.assert_array_equal(arr, results[False][period][name], err_msg=name)
+        assert rep.read_busy_s > 0 and rep.read_s >= 0
+        results[(first, prefetch)] = read_tile_file(task.out_path)[0]
+    ref = results.pop((False, 0))
+    for key, got in results.items():
+        for period, layers in ref.items():
+            for name, arr in layers.items():
+                np.testing.assert_array_equal(got[period][name], arr, err_msg=f"{key} {name}")
     # the overcast observations count as seen (cloud share), not as valid
-    assert results[True]["2024"]["cloud_share"].max() > 0
+    assert ref["2024"]["cloud_share"].max() > 0
+
+
+def test_a_read_failing_ahead_surfaces_in_its_turn(cloudy_world) -> None:
+    """With reads ahead, a failing batch raises when it is due, after the earlier batches."""
+    from hlsmap.errors import CorruptRasterError
+    from hlsmap.inference.tasks import _prefetched
+
+    seen: list[int] = []
+
+    def read(batch: list[int]) -> int:
+        if batch == [2]:
+            raise CorruptRasterError("batch 2 is broken")
+        return batch[0]
+
+    opts = dataclasses.replace(CONFIG.options, prefetch=2)
+    with pytest.raises(CorruptRasterError, match="batch 2"):
+        for value, _ in _prefetched([[0], [1], [2], [3]], read, opts):
+            seen.append(value)
+    assert seen == [0, 1]
 
 
 def test_load_cube_refuses_to_load_nothing(cloudy_world) -> None:
