@@ -21,7 +21,8 @@
 #   transition raster and a transition matrix in hectares (`hlsmap.change`);
 # - **alerts**: observations streamed one by one against a baseline map; a pixel is confirmed
 #   when k of its last n clear observations disagree with the baseline *on the same new class*
-#   (`hlsmap.alerts.AlertState`). Alerts come within weeks of a clearing, not at year end.
+#   (`hlsmap.alerts.AlertState`), and only where the baseline map was sure of its class.
+#   Alerts come within weeks of a clearing, not at year end.
 #
 # We work on a two-year synthetic HLS world whose change events (kind, date, pixels) are known.
 #
@@ -121,6 +122,7 @@ from hlsmap.outputs import cog
 truth = {y: np.asarray(world.truth_annual(y).values) for y in (YEAR0, YEAR1)}
 if model_dir is None:
     annual = dict(truth)
+    baseline_confidence = None  # the truth is sure everywhere
 else:
     from distributed import Client
 
@@ -137,6 +139,10 @@ else:
         y: cog.read_cog(OUT / "maps" / f"hlsmap-annual-{y}" / "class.tif")[0]
         for y in (YEAR0, YEAR1)
     }
+    # the consensus confidence (mean top-1 probability, percent) of the first year's map
+    baseline_confidence = cog.read_cog(
+        OUT / "maps" / f"hlsmap-annual-{YEAR0}" / "confidence.tif"
+    )[0]
     for y in (YEAR0, YEAR1):
         ok = (annual[y] > 0) & (truth[y] > 0)
         print(f"annual map {y} vs truth: {(annual[y][ok] == truth[y][ok]).mean():.1%} agreement")
@@ -195,8 +201,14 @@ print("named change layers (ha):", {k: round(v, 1) for k, v in named_ha.items()}
 # %% [markdown]
 # ## Tree-loss alerts through the second year
 #
-# The baseline is the first year's annual map. Then every observation of the second year, in
-# time order, goes through `AlertState.update(probs, valid, time)`.
+# The baseline is the first year's annual map, with its consensus confidence (the mean top-1
+# probability of its class, the `confidence.tif` next to `class.tif`): only pixels whose
+# baseline confidence is at least `min_baseline_conf` (0.7) can alert. Where the baseline was a
+# coin toss - class edges, a grassland the model half-believes is forest - new observations
+# disagreeing with it mostly correct the baseline rather than show a change; this is what
+# `hlsmap alerts` does (`--min-baseline-conf`). When the maps are the world's truth there is no
+# confidence layer and every baseline pixel counts as known. Then every observation of the
+# second year, in time order, goes through `AlertState.update(probs, valid, time)`.
 #
 # **Where the per-observation class probabilities come from is printed below.** With a model
 # they are the U-Net's predictions on each L30/S30 observation (`Predictor.predict_dataset`
@@ -210,7 +222,11 @@ print("named change layers (ha):", {k: round(v, 1) for k, v in named_ha.items()}
 from hlsmap.alerts import AlertState, day_number
 
 baseline = annual[YEAR0]
-state = AlertState(baseline, k=3, n=4, min_prob=0.7, since=f"{YEAR1}-01-01", geobox=geobox)
+state = AlertState(baseline, k=3, n=4, min_prob=0.7, since=f"{YEAR1}-01-01", geobox=geobox,
+                   baseline_confidence=baseline_confidence, min_baseline_conf=0.7)
+if baseline_confidence is not None:
+    known = (baseline_confidence >= 70) & (baseline > 0)
+    print(f"baseline pixels sure enough to alert (confidence >= 70%): {known.mean():.1%}")
 rng = np.random.default_rng(SEED)
 
 

@@ -101,12 +101,19 @@ print(f"{cube.sizes['time']} observations "
 # ## Detected vs true seasons
 #
 # `hlsmap.seasons.detect_seasons` builds a 12-month regional NDVI climatology (per-pixel
-# monthly medians of clear pixels, then the regional mean) and splits it into the greenest
-# 6-month window (wet) and the complementary one (dry). The world knows its true seasons.
+# monthly medians of clear pixels, then the regional mean over pixels seen every month), reduces
+# it to its *annual cycle* - the mean plus the first annual harmonic (`annual_cycle`) - and
+# takes the 6-month window (wrapping the year end) with the highest mean of that cycle as the
+# wet season, the complementary 6 months as the dry one. The harmonic weighs all twelve months:
+# the raw monthly means would let the window's two end months decide, and vegetation that
+# greens up fast with the rains but browns down slowly after them (or one cloudy month) would
+# shift the window by a month (on the demo world the raw means pick Dec-May for rains in
+# Nov-Apr). `index="mndwi"` (wetness) or `"both"` (the two z-scored and averaged) are the
+# alternatives. The world knows its true seasons.
 
 # %%
 from hlsmap.periods import month_range
-from hlsmap.seasons import detect_seasons
+from hlsmap.seasons import annual_cycle, detect_seasons
 
 detected = detect_seasons(cube, index="ndvi")
 print("detected:\n" + detected.describe())
@@ -121,6 +128,8 @@ for name, window in world.seasons.items():
 months = np.arange(1, 13)
 fig, ax = plt.subplots(figsize=(7, 3.2))
 ax.plot(months, detected.monthly, "o-", color="#397D49", label="regional NDVI climatology")
+ax.plot(months, annual_cycle(np.asarray(detected.monthly)), "--", color="0.3", lw=1,
+        label="annual cycle (mean + 1st harmonic): the windows are cut from it")
 for name, colour in (("wet", "#419BDF"), ("dry", "#DFC35A")):
     for m in month_range(*world.seasons[name]):
         ax.axvspan(m - 0.5, m + 0.5, color=colour, alpha=0.25, lw=0)
