@@ -218,7 +218,10 @@ class Predictor:
             raise ConfigError(f"images must be (T, H, W, C), got shape {images.shape}")
         t_count, height, width, channels = images.shape
         plan = self.plan(height, width)
-        weights = blend_weights(plan)
+        # one window per image (a tile + halo, the runner's default): nothing to blend, so no
+        # weights and no division - a pass less over (T, H, W, 10) floats, ~10% of a tile
+        single = len(plan.origins) == 1
+        weights = np.ones(plan.window, np.float32) if single else blend_weights(plan)
         ws = None if self._kernel is not None else jax.device_put(weights, self._replicated)
         padded = pad_image(np.asarray(images, np.float32), plan)
         wh, ww = plan.window
@@ -252,7 +255,8 @@ class Predictor:
             pending = (out, batch_jobs)
         if pending is not None:
             add(pending)
-        acc /= weight_sum(plan)[None, :, :, None]
+        if not single:
+            acc /= weight_sum(plan)[None, :, :, None]
         return acc[:, :height, :width]
 
     # ------------------------------------------------------------ observations
@@ -264,6 +268,7 @@ class Predictor:
         times: Sequence[Any] | None = None,
         *,
         output: OutputKind = "probs",
+        crop: tuple[slice, slice] | None = None,
     ) -> list[ObservationPrediction]:
         """Predict a stack of observations of one tile.
 
@@ -273,6 +278,8 @@ class Predictor:
             sensors: the sensor of each observation (selects the normalization).
             times: the time of each observation (copied into the results).
             output: ``"probs"`` (uint8 probabilities) or ``"class"`` (class + confidence).
+            crop: return only this ``(rows, cols)`` part of each observation (a tile without
+                its halo): the model sees the whole image, the outputs are made for the crop.
 
         Returns:
             One :class:`ObservationPrediction` per observation, in input order.
@@ -299,13 +306,14 @@ class Predictor:
         # Flagged pixels can never be valid, so windows holding nothing else are not run: in
         # cloudy seasons whole observations of a tile cost nothing.
         probs = self.predict_probs(x, skip=~observed | flagged)
+        core = crop or (slice(None), slice(None))
         results = []
         for t in range(bands.shape[0]):
             results.append(
                 _finish(
-                    probs[t],
-                    observed[t],
-                    flagged[t],
+                    probs[t][core],
+                    observed[t][core],
+                    flagged[t][core],
                     output,
                     None if times is None else times[t],
                     sensors[t],

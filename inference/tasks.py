@@ -290,14 +290,12 @@ def _run_tile_once(task: TileTask, attempt: int) -> TileReport:
             (bands, fmask, sensors, times), busy = got
             t1 = time.perf_counter()
             report.read_busy_s += busy
-            preds = predictor.predict_observations(bands, fmask, sensors, times)
+            preds = predictor.predict_observations(bands, fmask, sensors, times, crop=crop)
             t2 = time.perf_counter()
             for p in preds:
-                acc.update(p.probs[crop], p.valid[crop], p.observed[crop], p.time)
+                acc.update(p.probs, p.valid, p.observed, p.time)
                 if writer is not None:
-                    writer.append(
-                        p.probs[crop], p.valid[crop], p.observed[crop], p.time, sensor=p.sensor
-                    )
+                    writer.append(p.probs, p.valid, p.observed, p.time, sensor=p.sensor)
             t3 = time.perf_counter()
             report.read_s += t1 - t0
             report.predict_s += t2 - t1

@@ -140,6 +140,25 @@ def test_class_output_matches_probs(rule: Predictor) -> None:
     assert (cls[0].cls[:3] == 0).all() and (cls[1].cls[:5] == 1).all()
 
 
+def test_crop_gives_the_crop_of_every_output(rule: Predictor) -> None:
+    """A tile's halo feeds the model, the outputs are made for the tile alone."""
+    bands, fmask = _scene()
+    fmask[0, :3] = 255
+    bands[0, :3] = -9999
+    core = (slice(2, 31), slice(5, 33))
+    for output in ("probs", "class"):
+        whole = rule.predict_observations(bands, fmask, ["L30", "S30"], output=output)
+        part = rule.predict_observations(bands, fmask, ["L30", "S30"], output=output, crop=core)
+        for w, c in zip(whole, part, strict=True):
+            for name in ("probs", "cls", "confidence", "observed", "valid"):
+                a, b = getattr(w, name), getattr(c, name)
+                if a is None:
+                    assert b is None
+                    continue
+                assert b.shape[:2] == (29, 28)
+                np.testing.assert_array_equal(b, a[core], err_msg=f"{output} {name}")
+
+
 def test_bad_inputs_are_config_errors(rule: Predictor, conv_net) -> None:
     bands, fmask = _scene()
     with pytest.raises(ConfigError):
