@@ -243,7 +243,7 @@ def direct_load(
                 data[band] = np.full(shape, fill, dtype)
             for band, t in jobs:
                 asset, dtype, fill = layers[band]
-                hrefs = [item.assets[asset].href for item in groups[t]]
+                hrefs = [_absolute(item.assets[asset]) for item in groups[t]]
                 if patch_url is not None:
                     hrefs = [patch_url(h) for h in hrefs]
                 _read_layer(data[band][t], hrefs, grid, fill)
@@ -264,6 +264,18 @@ def direct_load(
         coords={**coords, "time": times},
     )
     return ds
+
+
+def _absolute(asset: pystac.Asset) -> str:
+    """The asset's href made absolute against its item's location, as odc-stac reads it
+    (static catalogs link their COGs relatively)."""
+    href = asset.get_absolute_href()
+    if href is None:
+        raise CorruptRasterError(
+            f"cannot make {asset.href!r} absolute: its item has no location; give items with "
+            "absolute hrefs or a self link"
+        )
+    return href
 
 
 def _asset_spec(

@@ -373,7 +373,12 @@ def _finish(
     arg = np.argmax(probs, axis=-1)
     valid = observed & ~flagged & (arg != CLOUD - 1)
     if output == "probs":
-        q = np.rint(np.clip(probs, 0.0, 1.0) * 255.0).astype(np.uint8)
+        # in place, as np.rint(np.clip(probs, 0, 1) * 255): probabilities are >= 0, and
+        # clipping the product at 255 equals clipping the probability at 1
+        q = np.multiply(probs, 255.0, dtype=np.float32)
+        np.rint(q, out=q)
+        np.minimum(q, 255.0, out=q)
+        q = q.astype(np.uint8)
         q[~observed] = 0
         return ObservationPrediction(q, None, None, observed, valid, time, sensor)
     predicted = observed & (probs.sum(axis=-1) > 0)  # windows that were not run: no class

@@ -129,3 +129,18 @@ def test_paste_window() -> None:
         paste_window(Affine(30, 0, 1015, 0, -30, 5000), (4, 4), gb)
     with pytest.raises(NotPasteable):
         paste_window(Affine(10, 0, 1000, 0, -10, 5000), (4, 4), gb)
+
+
+def test_relative_hrefs_resolve_against_the_item(archive) -> None:
+    """Static catalogs link COGs relative to the item file; both readers resolve them."""
+    items = []
+    for item in archive.local_items:
+        rel = item.clone()
+        folder = Path(next(iter(item.assets.values())).href).parent
+        rel.set_self_href(str(folder / f"{item.id}.json"))
+        for asset in rel.assets.values():
+            asset.href = f"./{Path(asset.href).name}"
+        items.append(rel)
+    ref, got = _both(items)
+    xr.testing.assert_identical(ref, got)
+    xr.testing.assert_identical(got, load_cube(archive.local_items))
