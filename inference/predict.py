@@ -212,6 +212,14 @@ class Predictor:
         Returns:
             float32 (T, H, W, 10) probabilities (rows sum to 1 where a window ran, 0 elsewhere).
         """
+        per = self._probs_per_image(images, skip)
+        shape = (*images.shape[1:3], NUM_CLASSES)
+        return np.stack([np.zeros(shape, np.float32) if p is None else p for p in per])
+
+    def _probs_per_image(
+        self, images: np.ndarray, skip: np.ndarray | None
+    ) -> list[np.ndarray | None]:
+        """:meth:`predict_probs` image by image: ``None`` for an image with no window run."""
         import jax
 
         if images.ndim != 4:
@@ -232,13 +240,19 @@ class Predictor:
             for (y, x) in plan.origins
             if skip is None or not skip[t, y : y + wh, x : x + ww].all()
         ]
-        acc = np.zeros((t_count, ph, pw, NUM_CLASSES), np.float32)
+        # one window per image: each image's probabilities are a view of its batch's output
+        # (no (T, H, W, 10) accumulator to zero, fill and divide)
+        per: list[np.ndarray | None] = [None] * t_count
+        acc = None if single else np.zeros((t_count, ph, pw, NUM_CLASSES), np.float32)
 
         def add(pending: tuple[Any, list[tuple[int, int, int]]]) -> None:
             out, batch_jobs = pending
             probs = np.asarray(out)
             for k, (t, y, x) in enumerate(batch_jobs):
-                acc[t, y : y + wh, x : x + ww] += probs[k]
+                if acc is None:
+                    per[t] = probs[k, :height, :width]
+                else:
+                    acc[t, y : y + wh, x : x + ww] += probs[k]
 
         pending = None
         for start in range(0, len(jobs), self.batch_size):
@@ -255,9 +269,10 @@ class Predictor:
             pending = (out, batch_jobs)
         if pending is not None:
             add(pending)
-        if not single:
-            acc /= weight_sum(plan)[None, :, :, None]
-        return acc[:, :height, :width]
+        if acc is None:
+            return per
+        acc /= weight_sum(plan)[None, :, :, None]
+        return [acc[t, :height, :width] for t in range(t_count)]
 
     # ------------------------------------------------------------ observations
     def predict_observations(
@@ -302,16 +317,22 @@ class Predictor:
         x[~observed] = 0.0  # partially filled pixels count as fill everywhere
         flagged = (fmask & FMASK_INVALID_BITS) != 0
         if self._visible:
-            flagged |= bands[..., self._visible].astype(np.int32).sum(axis=-1) <= 0
+            visible = np.zeros(bands.shape[:3], np.int32)
+            for v in self._visible:
+                visible += bands[..., v]
+            flagged |= visible <= 0
         # Flagged pixels can never be valid, so windows holding nothing else are not run: in
         # cloudy seasons whole observations of a tile cost nothing.
-        probs = self.predict_probs(x, skip=~observed | flagged)
+        per = self._probs_per_image(x, skip=~observed | flagged)
         core = crop or (slice(None), slice(None))
         results = []
         for t in range(bands.shape[0]):
+            probs = per[t]
+            if probs is None:
+                probs = np.zeros((*bands.shape[1:3], NUM_CLASSES), np.float32)
             results.append(
                 _finish(
-                    probs[t][core],
+                    probs[core],
                     observed[t][core],
                     flagged[t][core],
                     output,
@@ -358,7 +379,11 @@ class Predictor:
 
 def observed_mask(bands: np.ndarray, fmask: np.ndarray) -> np.ndarray:
     """Pixels with data: Fmask not fill and no band at the -9999 fill value. (T, H, W) bool."""
-    return (fmask != FILL_FMASK) & np.all(bands != FILL_REFLECTANCE, axis=-1)
+    observed = fmask != FILL_FMASK
+    # band by band: 4x faster than np.all over a short last axis
+    for c in range(bands.shape[-1]):
+        observed &= bands[..., c] != FILL_REFLECTANCE
+    return observed
 
 
 def _finish(
