@@ -5,7 +5,7 @@ HLS granules are on the 30 m UTM grid of their MGRS tile, and so are the grids h
 (MGRS tiles, region GeoBoxes snapped to 30 m): a granule's pixels then *paste* into the output
 at a whole-pixel offset, and loading a layer is one windowed read per file. odc-stac pastes too,
 but around each read it spends ~3 ms planning (item parsing, tile binning, the reprojection ROI,
-GDAL environment set-up): on a 320 px tile, three times the read itself, and 70% of a region
+GDAL environment set-up): on a 320 px tile, twice the read itself, and half of a region
 run's time (``bench/bench_region.py``). This module does the paste case only, with odc-stac's
 rules - the same grouping (solar day at the grid's central longitude, items sorted by time and
 id), the same fusing (the first non-nodata pixel wins), the same dtype and nodata handling from
