@@ -41,6 +41,33 @@ REFLECTANCE_FILL = -9999
 _NOT_CLEAR_BITS = 0b0000_1110  # bits 1-3: cloud, adjacent to cloud/shadow, cloud shadow
 
 
+def any_band_fill(bands: np.ndarray, fill: int = REFLECTANCE_FILL) -> np.ndarray:
+    """``(..., C)`` integer bands -> bool ``(...)``: pixels where any band is ``fill``.
+
+    Band by band: 4x faster than ``np.any(bands == fill, axis=-1)`` over the short band axis
+    (it runs on every observation of every tile)."""
+    out = np.zeros(bands.shape[:-1], bool)
+    for c in range(bands.shape[-1]):
+        out |= bands[..., c] == fill
+    return out
+
+
+def read_failure(msg: str, where: str = "") -> Exception:
+    """The hlsmap error for a failed GDAL open/read: :class:`RemoteError` when GDAL names an
+    HTTP failure, else :class:`CorruptRasterError` (``where``: the file, for the message)."""
+    where = f" ({where})" if where else ""
+    low = msg.lower()  # a corrupt file behind a URL is corrupt, not remote
+    if "http" in low or "curl" in low:
+        return RemoteError(
+            f"reading a remote asset failed after retries: {msg}{where}. Check that the URL "
+            "exists and that you are authorized (Planetary Computer signing, Earthdata login)"
+        )
+    return CorruptRasterError(
+        f"an asset could not be read (truncated or corrupt COG?): {msg}{where}. Re-download "
+        "it or drop its item from the search"
+    )
+
+
 def _default_bands() -> tuple[str, ...]:
     from hlsmap.sensors import BANDS
 
@@ -133,19 +160,7 @@ def read_errors() -> Iterator[None]:
     try:
         yield
     except RasterioError as exc:
-        msg = str(exc)
-        where = f" ({failed.hrefs[-1]})" if failed.hrefs else ""
-        low = msg.lower()
-        remote = "http" in low or "curl" in low
-        if remote:
-            raise RemoteError(
-                f"reading a remote asset failed after retries: {msg}{where}. Check that the URL "
-                "exists and that you are authorized (Planetary Computer signing, Earthdata login)"
-            ) from exc
-        raise CorruptRasterError(
-            f"an asset could not be read (truncated or corrupt COG?): {msg}{where}. Re-download "
-            "it or drop its item from the search"
-        ) from exc
+        raise read_failure(str(exc), failed.hrefs[-1] if failed.hrefs else "") from exc
     finally:
         logger.removeHandler(failed)
 
@@ -188,7 +203,7 @@ def load_cube(
         fmask: also load the ``fmask`` layer (``False``: the bands only, for a caller that
             read the Fmask already; ``bands=()`` loads the Fmask alone).
         reader: ``"auto"`` (eager loads of granules on the grid are pasted by
-            :mod:`hlsmap.cube_reads`, 3x faster; everything else goes through odc-stac),
+            :mod:`hlsmap.cube_reads`, 2.3x faster; everything else goes through odc-stac),
             ``"odc"`` (always odc-stac) or ``"direct"`` (pasting only: an error when the
             granules are not on the grid).
 

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hlsmap.errors import CorruptRasterError, RemoteError
+from hlsmap.cube import read_failure
+from hlsmap.errors import CorruptRasterError
 
 if TYPE_CHECKING:
     import pystac
@@ -115,21 +116,6 @@ def paste_window(
     return dst, src
 
 
-def _failure(exc: Exception, href: str) -> Exception:
-    """The hlsmap error for a failed open/read of ``href`` (as :func:`hlsmap.cube.read_errors`)."""
-    msg = str(exc)
-    low = msg.lower()  # GDAL names HTTP failures; a corrupt file behind a URL is corrupt
-    if "http" in low or "curl" in low:
-        return RemoteError(
-            f"reading a remote asset failed after retries: {msg} ({href}). Check that the URL "
-            "exists and that you are authorized (Planetary Computer signing, Earthdata login)"
-        )
-    return CorruptRasterError(
-        f"an asset could not be read (truncated or corrupt COG?): {msg} ({href}). Re-download "
-        "it or drop its item from the search"
-    )
-
-
 class _Grid:
     """The output grid and the file CRSs already compared with it (one comparison per CRS)."""
 
@@ -175,7 +161,7 @@ def _read_layer(
                 )
                 src_nodata = src.nodata
         except rasterio.errors.RasterioError as exc:
-            raise _failure(exc, href) from exc
+            raise read_failure(str(exc), href) from exc
         if src_nodata is not None and not _same_nodata(src_nodata, fill):
             pix[_missing(pix, src_nodata)] = fill  # odc-stac remaps the file's nodata
         part = dst[dy, dx]

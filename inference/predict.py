@@ -379,11 +379,9 @@ class Predictor:
 
 def observed_mask(bands: np.ndarray, fmask: np.ndarray) -> np.ndarray:
     """Pixels with data: Fmask not fill and no band at the -9999 fill value. (T, H, W) bool."""
-    observed = fmask != FILL_FMASK
-    # band by band: 4x faster than np.all over a short last axis
-    for c in range(bands.shape[-1]):
-        observed &= bands[..., c] != FILL_REFLECTANCE
-    return observed
+    from hlsmap.cube import any_band_fill
+
+    return (fmask != FILL_FMASK) & ~any_band_fill(bands, FILL_REFLECTANCE)
 
 
 def _finish(

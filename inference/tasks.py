@@ -338,9 +338,8 @@ def _prefetched(
 
     with ThreadPoolExecutor(1, thread_name_prefix="hlsmap-read") as pool:
         pending: deque[Any] = deque()
-        todo = iter(batches)
         try:
-            for batch in todo:
+            for batch in batches:
                 pending.append(pool.submit(timed, batch))
                 if len(pending) > opts.prefetch:
                     yield pending.popleft().result()

@@ -161,15 +161,12 @@ class ModelMetadata:
                 f"input has {x.shape[-1]} bands, the model expects {len(self.bands)}"
                 f" ({', '.join(self.bands)})."
             )
+        from hlsmap.cube import any_band_fill
+
         integer = x.dtype.kind in "iu"
         xf = x.astype(np.float32)
-        # (integers cannot be NaN: one comparison on the int16 input instead of two passes)
-        if integer:  # band by band: 4x faster than np.any over a short last axis
-            bad = np.zeros(x.shape[:-1], bool)
-            for c in range(x.shape[-1]):
-                bad |= x[..., c] == FILL
-        else:
-            bad = np.any(np.isnan(xf) | (xf == FILL), axis=-1)
+        # integers cannot be NaN: the fill test alone, on the int16 input
+        bad = any_band_fill(x, FILL) if integer else np.any(np.isnan(xf) | (xf == FILL), -1)
         mean, std = self.stats(sensor)
         extra = []
         if self.indices:
