@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hlsmap.consensus_slots import BALANCES
 from hlsmap.errors import ConfigError
 from hlsmap.inference.predict import RUNTIMES
 from hlsmap.region import Region
@@ -109,8 +110,8 @@ class MapConfig:
             raise ConfigError(f"rule {self.rule!r} unknown; use mean_prob, mode or weighted_mode")
         if self.scheme not in ("v1", "v2"):
             raise ConfigError(f"scheme {self.scheme!r} unknown; use v1 or v2")
-        if self.balance not in ("month", "none"):
-            raise ConfigError(f"balance {self.balance!r} unknown; use month or none")
+        if self.balance not in BALANCES:
+            raise ConfigError(f"balance {self.balance!r} unknown; use {' or '.join(BALANCES)}")
         if self.min_valid < 1:
             raise ConfigError("min_valid must be at least 1")
         if self.runtime not in RUNTIMES:
