@@ -11,10 +11,12 @@ Memory is bounded by the tile: observations are loaded and predicted in batches 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -336,7 +338,9 @@ def _prefetched(
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(1, thread_name_prefix="hlsmap-read") as pool:
+    with ThreadPoolExecutor(
+        1, thread_name_prefix="hlsmap-read", initializer=_lower_priority
+    ) as pool:
         pending: deque[Any] = deque()
         try:
             for batch in batches:
@@ -348,6 +352,29 @@ def _prefetched(
         finally:
             for fut in pending:
                 fut.cancel()
+
+
+READ_NICE = 10
+"""How much lower the read-ahead thread's priority is (Linux nice steps; 0 turns it off)."""
+
+
+def _lower_priority() -> None:
+    """Lower the calling thread's scheduling priority by :data:`READ_NICE` (Linux only).
+
+    Why: the model's inference threads split each call into equal parts, one per core, and a
+    call ends with its slowest part. A read thread of the same priority takes a core from one of
+    them for a whole time slice, stalling the others at the end of the call; at a lower
+    priority the reads fill the gaps between model calls instead (the host-side work of a
+    batch, the waits). One 512 px tile on 2 cores, 3 runs each: 1.44-1.66 M pixel-observations/s
+    at the same priority, 1.70-1.99 M at nice +10.
+    """
+    if not READ_NICE or not sys.platform.startswith("linux"):
+        return  # elsewhere the native thread id is not a valid setpriority target
+    tid = threading.get_native_id()
+    with contextlib.suppress(OSError):
+        os.setpriority(
+            os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + READ_NICE)
+        )
 
 
 def predictions_path(tile_path: str | os.PathLike[str]) -> Path:

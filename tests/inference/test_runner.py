@@ -243,6 +243,23 @@ def test_local_cluster_with_two_worker_processes(world, reference, tmp_path) -> 
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
+@pytest.mark.skipif("MALLOC_TRIM_THRESHOLD_" in os.environ, reason="set by the caller")
+def test_default_cluster_keeps_glibc_malloc_defaults() -> None:
+    """Dask's nanny would start workers with MALLOC_TRIM_THRESHOLD_=65536 (1.4x slower tile
+    tasks, see ``_open_client``); the runner's own cluster leaves it unset and keeps Dask's
+    other worker settings."""
+    from hlsmap.inference.runner import _open_client
+
+    client, closing = _open_client(None, RunConfig(n_workers=1, threads_per_worker=1))
+    try:
+        env = client.run(lambda: {k: os.environ.get(k) for k in
+                                  ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")})  # fmt: skip
+    finally:
+        for c in closing:
+            c.close()
+    assert list(env.values()) == [{"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"}]
+
+
 def test_one_window_per_tile_by_default(world, tmp_path) -> None:
     from hlsmap.inference.runner import with_options
 

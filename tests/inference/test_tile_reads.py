@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +110,22 @@ def test_a_read_failing_ahead_surfaces_in_its_turn(cloudy_world) -> None:
         for value, _ in _prefetched([[0], [1], [2], [3]], read, opts):
             seen.append(value)
     assert seen == [0, 1]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_reads_ahead_run_at_a_lower_priority_than_the_model() -> None:
+    """The read-ahead thread yields the cores to the model (see ``_lower_priority``); the
+    calling thread keeps its priority."""
+    from hlsmap.inference.tasks import READ_NICE, _prefetched
+
+    def nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    before = nice()
+    opts = dataclasses.replace(CONFIG.options, prefetch=1)
+    got = [value for value, _ in _prefetched([[0], [1]], lambda _: nice(), opts)]
+    assert got == [min(19, before + READ_NICE)] * 2
+    assert nice() == before
 
 
 def test_load_cube_refuses_to_load_nothing(cloudy_world) -> None:
