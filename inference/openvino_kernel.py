@@ -207,6 +207,10 @@ class OpenVINOKernel:
         }
         with self._lock:
             request = self._request((int(x.shape[0]), int(x.shape[1]), int(x.shape[2])))
-            result = request.infer(inputs)
-            # the request reuses its output buffer: copy before the next call
-            return np.array(result[0], np.float32, copy=True)
+            # The request would write into one output buffer it reuses, which the caller would
+            # have to copy (7% of a tile's predict time); instead every call gets a fresh array
+            # to write into, and the inputs are read in place rather than copied in.
+            out = np.empty(tuple(request.get_output_tensor(0).shape), np.float32)
+            request.set_output_tensor(0, self.ov.Tensor(out, shared_memory=True))
+            request.infer(inputs, share_inputs=True)
+            return out
