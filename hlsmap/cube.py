@@ -289,7 +289,8 @@ def load_cube(
             )
         parts.append(_harmonize(raw, group, adapter, bands, groupby))
     cube = xr.concat(parts, dim="time") if len(parts) > 1 else parts[0]
-    cube = cube.sortby("time")
+    if not cube.indexes["time"].is_monotonic_increasing:
+        cube = cube.sortby("time")  # (a stable sort: a copy of every layer, so only if needed)
     cube.attrs.update({"title": "hlsmap HLS cube", "reflectance_scale": 0.0001})
     return cube
 

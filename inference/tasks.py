@@ -438,7 +438,8 @@ def _read_batch(
                        np.atleast_1d(cube["time"].values), strict=True))  # fmt: skip
         if got != [(sensors[t], times[t]) for t in useful]:
             return _read_all(loader, items, geobox, bands)  # an unexpected grouping: read all
-        stack[useful] = np.stack([np.asarray(cube[b].values, np.int16) for b in bands], axis=-1)
+        for c, band in enumerate(bands):  # straight into place: no (T, H, W, C) temporary
+            stack[useful, ..., c] = cube[band].values
     return stack, fmask, sensors, times
 
 

@@ -163,11 +163,22 @@ def to_hls_int16(
         extra_offset: Offset in stored units added before scaling (the Sentinel-2 BOA offset).
 
     Returns:
-        int16 array of reflectance / 0.0001 with :data:`HLS_FILL` where ``raw`` was fill.
+        int16 array of reflectance / 0.0001 with :data:`HLS_FILL` where ``raw`` was fill
+        (``raw`` itself when it already is that: int16, HLS scale, -9999 or no nodata).
     """
     if not hasattr(raw, "__array_function__"):
         raw = np.asarray(raw)
     has_nodata = nodata is not None and not np.isnan(nodata)
+    if (
+        raw.dtype == np.int16
+        and scale == HLS_SCALE
+        and offset == 0
+        and extra_offset == 0
+        and (not has_nodata or nodata == HLS_FILL)
+    ):
+        # HLS itself: the stored values are the result (``raw`` comes back, not a copy); a
+        # pass over every band of every observation fewer (4% of a region run's reads)
+        return raw  # type: ignore[no-any-return]
     if raw.dtype.kind in "iu" and scale == HLS_SCALE and offset == 0 and extra_offset % 1 == 0:
         # Already HLS-scaled integers (HLS, Sentinel-2 L2A): integer arithmetic, no rounding.
         shifted = raw.astype(np.int32) + np.int32(extra_offset)

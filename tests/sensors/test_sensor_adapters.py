@@ -70,6 +70,7 @@ def test_hls_harmonize_is_identity_beyond_fill() -> None:
         out = get_sensor(name).harmonize("red", raw, {})
         assert out.dtype == np.int16
         np.testing.assert_array_equal(out, raw)
+        assert out is raw  # stored HLS int16 is the result: no pass over the data
     out = get_sensor("L30").harmonize("red", np.array([np.nan, 12.0]), {})
     assert out.tolist() == [-9999, 12]
 
