@@ -119,9 +119,6 @@ class Predictor:
         bands: Sequence[str] | None = None,
         runtime: str = "jax",
     ) -> None:
-        import jax
-        from flax import nnx
-
         if runtime not in RUNTIMES:
             raise ConfigError(f"runtime {runtime!r}: use one of {RUNTIMES}")
 
@@ -133,12 +130,30 @@ class Predictor:
         self.normalize = normalize
         names = list(bands or ())
         self._visible = [names.index(b) for b in ("blue", "green", "red") if b in names]
-        self.mesh = make_data_mesh(devices)
-        self.n_devices = int(self.mesh.devices.size)
+        self.runtime = runtime
+        self._kernel: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+        self.mesh: Any = None
+        self.n_devices = 1
+        if runtime == "openvino":
+            # OpenVINO spreads each call over every core itself: no mesh, no jitted function,
+            # no device copy of the parameters
+            from hlsmap.inference.openvino_kernel import OpenVINOKernel
+
+            bf16 = compute_dtype is not None and np.dtype(compute_dtype).itemsize == 2
+            self._kernel = OpenVINOKernel(model, "bf16" if bf16 else "f32")
+        else:
+            self.mesh = make_data_mesh(devices)
+            self.n_devices = int(self.mesh.devices.size)
+            self._jit(model, compute_dtype)
         per = batch_size if batch_size is not None else 2 * self.n_devices
         if per < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = -(-per // self.n_devices) * self.n_devices
+
+    def _jit(self, model: Any, compute_dtype: Any) -> None:
+        """The jitted forward function: model replicated over the mesh, batches sharded."""
+        import jax
+        from flax import nnx
 
         graphdef, state = nnx.split(model)
         P = jax.sharding.PartitionSpec
@@ -161,18 +176,11 @@ class Predictor:
             # softmax and blend weights inside the jit: the host only adds windows up
             return jax.nn.softmax(logits, axis=-1) * weights[None, :, :, None]
 
-        self.runtime = runtime
         self._forward = jax.jit(
             forward,
             in_shardings=(self._replicated, self._batched, self._replicated),
             out_shardings=self._batched,
         )
-        self._kernel: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
-        if runtime == "openvino":
-            from hlsmap.inference.openvino_kernel import OpenVINOKernel
-
-            bf16 = compute_dtype is not None and np.dtype(compute_dtype).itemsize == 2
-            self._kernel = OpenVINOKernel(model, "bf16" if bf16 else "f32")
 
     def _run(self, x: np.ndarray, weights: np.ndarray, ws: Any = None) -> Any:
         """Dispatch one batch; the result converts with ``np.asarray`` (asynchronous on jax)."""

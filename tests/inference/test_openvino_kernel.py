@@ -79,9 +79,12 @@ def test_predictor_on_openvino_runtime_tiles_like_jax() -> None:
     skip[1] = True  # a whole observation that needs no prediction
     kw = dict(window=48, overlap=16, batch_size=4)
     ref = Predictor(net, **kw).predict_probs(images, skip=skip)
-    out = Predictor(net, runtime="openvino", **kw).predict_probs(images, skip=skip)
+    ov = Predictor(net, runtime="openvino", **kw)
+    out = ov.predict_probs(images, skip=skip)
     np.testing.assert_allclose(out, ref, atol=2e-5)
     assert not out[1].any()
+    # OpenVINO runs each call on every core: no mesh and no jitted JAX function behind it
+    assert ov.mesh is None and ov.n_devices == 1 and not hasattr(ov, "_forward")
 
 
 def test_openvino_runtime_refuses_what_it_cannot_run(conv_net) -> None:
