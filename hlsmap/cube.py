@@ -216,7 +216,7 @@ def load_cube(
     import xarray as xr
 
     from hlsmap.access import default_patch_url, gdal_env
-    from hlsmap.cube_reads import direct_load
+    from hlsmap.cube_reads import concat_time, direct_load
     from hlsmap.sensors import sensor_for_collection
 
     items = list(items)
@@ -288,7 +288,9 @@ def load_cube(
                 progress=_progress() if progress and chunks is None else None,
             )
         parts.append(_harmonize(raw, group, adapter, bands, groupby))
-    cube = xr.concat(parts, dim="time") if len(parts) > 1 else parts[0]
+    cube = concat_time(parts) if len(parts) > 1 else parts[0]
+    if cube is None:  # lazy parts
+        cube = xr.concat(parts, dim="time")
     if not cube.indexes["time"].is_monotonic_increasing:
         cube = cube.sortby("time")  # (a stable sort: a copy of every layer, so only if needed)
     cube.attrs.update({"title": "hlsmap HLS cube", "reflectance_scale": 0.0001})

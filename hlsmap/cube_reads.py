@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
@@ -288,3 +288,47 @@ def _bar(total: int) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc="reading", unit="layer")
+
+
+def concat_time(parts: Sequence[xr.Dataset]) -> xr.Dataset | None:
+    """``xr.concat(parts, "time").sortby("time")`` for eager cubes on one grid, with one copy
+    of the data; ``None`` when the parts differ in more than their times (the caller concats).
+
+    Why: a time batch usually holds both sensors, and the xarray route copies every layer
+    three times (alignment, concatenation, the sort's fancy indexing): 11% of a tile's reads.
+    """
+    import xarray as xr
+
+    first = parts[0]
+    names = list(first.data_vars)
+    for p in parts:
+        if list(p.data_vars) != names or any(
+            p[n].dims != first[n].dims or p[n].dims[0] != "time" or p[n].dtype != first[n].dtype
+            or not isinstance(p[n].data, np.ndarray)
+            for n in names
+        ):  # fmt: skip
+            return None
+        if set(p.coords) != set(first.coords):
+            return None
+        for k, c in p.coords.items():
+            if "time" not in c.dims and not c.equals(first.coords[k]):
+                return None
+    times = np.concatenate([p["time"].values for p in parts])
+    order = np.argsort(times, kind="stable")  # sortby's lexsort is stable too
+    where = np.empty_like(order)
+    where[order] = np.arange(len(order))  # the sorted position of each part's time steps
+    bounds = np.cumsum([0] + [p.sizes["time"] for p in parts])
+    data = {}
+    for n in names:
+        out = np.empty((len(times), *first[n].shape[1:]), first[n].dtype)
+        for p, a, b in zip(parts, bounds[:-1], bounds[1:], strict=True):
+            out[where[a:b]] = p[n].data
+        data[n] = (first[n].dims, out, first[n].attrs)
+    coords: dict[Hashable, Any] = {}
+    for k, c in first.coords.items():
+        if "time" in c.dims:
+            values = np.concatenate([p.coords[k].values for p in parts])[order]
+            coords[k] = (c.dims, values, c.attrs)
+        else:
+            coords[k] = c
+    return xr.Dataset(data, coords=coords, attrs=first.attrs)

@@ -144,3 +144,23 @@ def test_relative_hrefs_resolve_against_the_item(archive) -> None:
     ref, got = _both(items)
     xr.testing.assert_identical(ref, got)
     xr.testing.assert_identical(got, load_cube(archive.local_items))
+
+
+def test_concat_time_is_xarray_concat_then_sortby(archive) -> None:
+    """Both sensors of a batch are merged in time order with one copy of the data; lazy or
+    differing parts are left to xarray."""
+    from hlsmap.cube_reads import concat_time
+
+    cube = load_cube(archive.items)
+    assert len(set(cube.sensor.values)) == 2
+    # parts whose times interleave: every other time step, then the rest
+    parts = [cube.isel(time=slice(0, None, 2)), cube.isel(time=slice(1, None, 2))]
+    got = concat_time(parts)
+    assert got is not None
+    xr.testing.assert_identical(got, xr.concat(parts, dim="time").sortby("time"))
+    xr.testing.assert_identical(got, cube)
+    assert concat_time([p.chunk() for p in parts]) is None
+    assert concat_time([parts[0], parts[1].drop_vars("red")]) is None
+    # the lazy route (xarray's concat) gives the same cube
+    lazy = load_cube(archive.items, chunks={"x": 64, "y": 64})
+    xr.testing.assert_identical(lazy.compute(), cube)
