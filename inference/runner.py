@@ -14,11 +14,12 @@ directory and the tile folder on a shared filesystem.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,35 @@ def plan_tasks(
     return tasks
 
 
+@contextlib.contextmanager
+def _glibc_malloc_defaults() -> Iterator[None]:
+    """Start worker processes inside this block without Dask's ``MALLOC_TRIM_THRESHOLD_``.
+
+    Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536 so that freed memory goes
+    back to the OS at once. Setting it also turns off glibc's adaptive mmap threshold: every
+    array over 128 KiB is then a fresh mmap whose pages fault in one by one, and a tile task,
+    which frees and re-allocates its batch arrays every time batch, ran 1.4x slower
+    (4.3 M page faults and 19 s of system time per 512 px tile; bench/bench_region.py). A tile
+    task's memory is bounded by its tile anyway, so our own cluster keeps glibc's default.
+    Nannies also leave the variable in their own process's environment, where later workers
+    would inherit it: Dask's value found there is dropped for the block too (a value of the
+    user's own is kept).
+    """
+    import dask
+
+    key = "MALLOC_TRIM_THRESHOLD_"
+    config_key = f"distributed.nanny.pre-spawn-environ.{key}"
+    dask_value = dask.config.get(config_key, None)
+    leaked = dask_value is not None and os.environ.get(key) == str(dask_value)
+    saved = os.environ.pop(key) if leaked else None
+    try:
+        with dask.config.set({config_key: None}):
+            yield
+    finally:
+        if saved is not None:
+            os.environ[key] = saved
+
+
 def _open_client(client: Any, config: RunConfig) -> tuple[Any, list[Any]]:
     """The client to use and what to close afterwards."""
     from distributed import Client, LocalCluster
@@ -170,16 +200,8 @@ def _open_client(client: Any, config: RunConfig) -> tuple[Any, list[Any]]:
     if config.scheduler:
         c = Client(config.scheduler)
         return c, [c]
-    import dask
-
     cores = os.cpu_count() or 1
-    # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536 so that freed memory goes
-    # back to the OS at once. Setting it also turns off glibc's adaptive mmap threshold: every
-    # array over 128 KiB is then a fresh mmap whose pages fault in one by one, and a tile task,
-    # which frees and re-allocates its batch arrays every time batch, ran 1.4x slower
-    # (4.3 M page faults and 19 s of system time per 512 px tile; bench/bench_region.py). A tile
-    # task's memory is bounded by its tile anyway, so our own cluster keeps glibc's default.
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+    with _glibc_malloc_defaults():
         cluster = LocalCluster(
             n_workers=config.n_workers or 1,
             threads_per_worker=config.threads_per_worker or min(4, cores),

@@ -243,13 +243,14 @@ def test_local_cluster_with_two_worker_processes(world, reference, tmp_path) -> 
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
-@pytest.mark.skipif("MALLOC_TRIM_THRESHOLD_" in os.environ, reason="set by the caller")
-def test_default_cluster_keeps_glibc_malloc_defaults() -> None:
+def test_default_cluster_keeps_glibc_malloc_defaults(monkeypatch) -> None:
     """Dask's nanny would start workers with MALLOC_TRIM_THRESHOLD_=65536 (1.4x slower tile
-    tasks, see ``_open_client``); the runner's own cluster leaves it unset and keeps Dask's
-    other worker settings."""
+    tasks, see ``_glibc_malloc_defaults``), and an earlier cluster's nanny leaves it in this
+    process's environment; the runner's own cluster starts its workers without it, keeps
+    Dask's other worker settings and puts the environment back."""
     from hlsmap.inference.runner import _open_client
 
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")  # what an earlier nanny leaves
     client, closing = _open_client(None, RunConfig(n_workers=1, threads_per_worker=1))
     try:
         env = client.run(lambda: {k: os.environ.get(k) for k in
@@ -258,6 +259,7 @@ def test_default_cluster_keeps_glibc_malloc_defaults() -> None:
         for c in closing:
             c.close()
     assert list(env.values()) == [{"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"}]
+    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"
 
 
 def test_one_window_per_tile_by_default(world, tmp_path) -> None:
