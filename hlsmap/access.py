@@ -91,8 +91,8 @@ def earthdata_gdal_env(hrefs: Iterable[str] | None = None) -> dict[str, str]:
             are assumed NASA's when ``None``).
     """
     if hrefs is not None and not any(
-        any(m in urlparse(h).netloc for m in NASA_HOST_MARKERS) for h in hrefs
-    ):
+        any(m in host for m in NASA_HOST_MARKERS) for host in (urlparse(h).netloc for h in hrefs)
+    ):  # (each href parsed once, not once per marker: this runs on every cube load)
         return {}
     token = os.environ.get("EARTHDATA_TOKEN")
     if token:

@@ -77,8 +77,10 @@ def _default_bands() -> tuple[str, ...]:
 def solar_day(item: pystac.Item) -> dt.date:
     """The local solar day of an item (UTC time shifted by the longitude of its centre).
 
-    This is the grouping odc-stac's ``groupby="solar_day"`` applies: granules of one overpass in
-    neighbouring MGRS tiles share it even when the UTC date changes mid-swath.
+    Granules of one overpass in neighbouring MGRS tiles share it even when the UTC date changes
+    mid-swath. odc-stac's ``groupby="solar_day"`` (and :mod:`hlsmap.cube_reads`) shift by the
+    *load grid's* central longitude in whole hours instead; the two agree for daytime HLS
+    overpasses, which are hours away from local midnight.
     """
     t = item.datetime
     if t is None:

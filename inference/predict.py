@@ -228,8 +228,6 @@ class Predictor:
         self, images: np.ndarray, skip: np.ndarray | None
     ) -> list[np.ndarray | None]:
         """:meth:`predict_probs` image by image: ``None`` for an image with no window run."""
-        import jax
-
         if images.ndim != 4:
             raise ConfigError(f"images must be (T, H, W, C), got shape {images.shape}")
         t_count, height, width, channels = images.shape
@@ -238,7 +236,11 @@ class Predictor:
         # weights and no division - a pass less over (T, H, W, 10) floats, ~10% of a tile
         single = len(plan.origins) == 1
         weights = np.ones(plan.window, np.float32) if single else blend_weights(plan)
-        ws = None if self._kernel is not None else jax.device_put(weights, self._replicated)
+        ws = None
+        if self._kernel is None:
+            import jax
+
+            ws = jax.device_put(weights, self._replicated)
         padded = pad_image(np.asarray(images, np.float32), plan)
         wh, ww = plan.window
         ph, pw = plan.padded
