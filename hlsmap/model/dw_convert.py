@@ -122,33 +122,66 @@ def check_topology(layers: list[dict[str, Any]]) -> None:
     for layer in layers:
         for src in _inputs(layer):
             consumers.setdefault(src, []).append(layer["name"])
-    for prefix, (conv, bn, reads) in LAYER_MAP.items():
+    for prefix, (conv, bn, feeds) in LAYER_MAP.items():
         need(conv in by_name and bn in by_name, f"{prefix}: layers {conv}/{bn} are missing")
         cls = by_name[conv]["class_name"]
         depthwise = prefix == "skip_dw" or prefix.endswith(("/1", "/3", "/5"))
         need(cls == ("DepthwiseConv2D" if depthwise else "Conv2D"), f"{conv} is a {cls}")
         cfg = by_name[conv]["config"]
-        need(cfg.get("use_bias") is True and cfg.get("activation") == "linear",
-             f"{conv} is not a linear conv with bias")  # fmt: skip
-        need(cfg.get("padding") == "same" or cfg["kernel_size"]["items"] == [1, 1],
-             f"{conv} is not SAME-padded")  # fmt: skip
+        need(
+            cfg.get("use_bias") is True and cfg.get("activation") == "linear",
+            f"{conv} is not a linear conv with bias",
+        )
+        need(
+            cfg.get("padding") == "same" or cfg["kernel_size"]["items"] == [1, 1],
+            f"{conv} is not SAME-padded",
+        )
         need(_inputs(by_name[bn]) == [conv], f"{bn} does not read {conv}")
         eps = by_name[bn]["config"].get("epsilon")
         need(eps == 1e-3, f"{bn} has epsilon {eps}, not 0.001")
         got = [source(s) for s in _inputs(by_name[conv])]
-        need(got == [reads], f"{conv} ({prefix}) reads {got}, the port feeds it {reads!r}")
+        need(got == [feeds], f"{conv} ({prefix}) reads {got}, the port feeds it {feeds!r}")
         after = {_function(by_name[c]) for c in consumers.get(bn, [])}
         need(after == {"math.softplus", "math.multiply"}, f"{bn} is not followed by Mish")
+
+    def op(name: str) -> dict[str, Any]:
+        need(name in by_name, f"layer {name!r} is missing")
+        return by_name[name]
+
+    def reads(name: str) -> list[str]:
+        return [source(s) for s in _inputs(op(name))]
+
+    def kwargs(name: str) -> dict[str, Any]:
+        node = op(name)["inbound_nodes"][0]
+        kw = node[3] if node and not isinstance(node[0], list) and len(node) > 3 else {}
+        return kw if isinstance(kw, dict) else {}
+
     for token, block in (("add", "block1"), ("add_1", "block2"), ("add_2", "block3")):
-        op = next(n for n, t in _OPS.items() if t == token)
+        name = next(n for n, t in _OPS.items() if t == token)
         want = sorted([LAYER_MAP[f"{block}/layers/5"][1], LAYER_MAP[f"{block}/shortcut"][1]])
-        need(sorted(source(s) for s in _inputs(by_name[op])) == want, f"{op} does not sum {want}")
-    need([source(s) for s in _inputs(by_name["tf.concat"])] == ["add_1", "batch_normalization_2"],
-         "the concat is not [block2 sum, skip branch]")  # fmt: skip
-    need([source(s) for s in _inputs(by_name["tf.image.resize_1"])][:1] == ["add_2"],
-         "the up-sampling resize does not read block3's sum")  # fmt: skip
-    need([source(s) for s in _inputs(by_name[HEAD])] == ["l2_normalize"],
-         f"{HEAD} does not read the L2-normalised embedding")  # fmt: skip
+        need(sorted(reads(name)) == want, f"{name} does not sum {want}")
+    need(
+        reads("tf.image.resize")[:1] == ["batch_normalization"]
+        and kwargs("tf.image.resize").get("antialias") is True
+        and kwargs("tf.image.resize").get("method", "bilinear") == "bilinear",
+        "the down-sampling resize is not the antialiased resize of the stem",
+    )
+    need(
+        reads("tf.concat") == ["add_1", "batch_normalization_2"],
+        "the concat is not [block2 sum, skip branch]",
+    )
+    need(
+        reads("tf.image.resize_1")[:1] == ["add_2"]
+        and kwargs("tf.image.resize_1").get("method") == "bilinear"
+        and not kwargs("tf.image.resize_1").get("antialias", False),
+        "the up-sampling resize is not a plain bilinear resize of block3's sum",
+    )
+    need(
+        reads("tf.math.l2_normalize") == ["resize_1"]
+        and kwargs("tf.math.l2_normalize").get("axis") == -1,
+        "the embedding is not the channel-wise L2 normalisation of the up-sampled features",
+    )
+    need(reads(HEAD) == ["l2_normalize"], f"{HEAD} does not read the L2-normalised embedding")
 
 
 def convert_keras_weights(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from dwfixture import FORWARD, GOLDEN, needs_fixtures
+from dwfixture import GOLDEN, dw_predict, needs_fixtures
 
 pytestmark = needs_fixtures
 
@@ -19,14 +19,7 @@ def golden() -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def predict():
-    from flax import nnx
-
-    from hlsmap.model.dw_convert import convert_savedmodel
-    from hlsmap.model.dynamicworld import build_dynamicworld
-
-    net = build_dynamicworld(convert_savedmodel(FORWARD, check_hashes=True))
-    step = nnx.jit(lambda n, x: n(x))
-    return lambda x: np.asarray(step(net, x))
+    return dw_predict()
 
 
 def test_normalize_dn_matches_reference_inputs(golden):

@@ -49,8 +49,9 @@ def test_reads_every_tensor():
     assert len(arrays) == 146
     assert sum(a.size for a in arrays.values()) == 231_209
     assert {a.dtype for a in arrays.values()} == {np.dtype(np.float32)}
-    assert all(k.startswith("variables/") and k.endswith("/.ATTRIBUTES/VARIABLE_VALUE")
-               for k in arrays)  # fmt: skip
+    assert all(
+        k.startswith("variables/") and k.endswith("/.ATTRIBUTES/VARIABLE_VALUE") for k in arrays
+    )
     first = arrays["variables/0/.ATTRIBUTES/VARIABLE_VALUE"]
     assert first.shape == (3, 3, 9, 64) and np.isfinite(first).all() and first.std() > 0
     assert arrays["variables/145/.ATTRIBUTES/VARIABLE_VALUE"].shape == (9,)
