@@ -61,6 +61,7 @@ def import_dynamicworld(
     from hlsmap import __version__
     from hlsmap.classes import CLASSES
     from hlsmap.model.architectures import DynamicWorldConfig
+    from hlsmap.model.dw_convert import convert_savedmodel
     from hlsmap.model.dynamicworld import (
         DW_ASSETS,
         DW_BANDS,
@@ -71,7 +72,7 @@ def import_dynamicworld(
     )
     from hlsmap.model.io import save_model
     from hlsmap.model.metadata import ModelMetadata
-    from hlsmap.model.savedmodel import check_release, convert_savedmodel
+    from hlsmap.model.savedmodel import check_release
     from hlsmap.model.unet import assign_state, flat_state_shapes
     from hlsmap.model.zoo import DYNAMICWORLD, _find_legal
 
