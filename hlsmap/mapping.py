@@ -3,7 +3,10 @@
 :func:`plan_map` answers "what would this run do" from the catalog alone (no pixel is read);
 :func:`run_map` does it: search -> per-observation inference and streaming consensus per tile on
 Dask (:func:`hlsmap.inference.runner.run_region`) -> COG + STAC + PNG + statistics, and change
-against the previous year when asked. Reruns resume: finished tiles are skipped.
+against the previous year when asked. Reruns resume: tiles finished from the same inputs are
+reused, tiles made from other inputs (another model, periods, rule...) are computed again. One
+run at a time writes to an output folder (a lock file), and the model is loaded and checked
+before anything is searched or started.
 """
 
 from __future__ import annotations
@@ -68,17 +71,20 @@ def _period_names(cfg: MapConfig) -> list[str]:
 
 
 def check_model(cfg: MapConfig) -> Any:
-    """Read the model's metadata and check every sensor of the run provides its bands.
+    """Load the model (weights included) and check every sensor of the run provides its bands.
+
+    Loading it all here, in the run's own process, means a corrupt or truncated model fails
+    in seconds, before any search or cluster, not in every worker after both.
 
     Raises:
-        ModelError: the model folder is missing or not a model.
+        ModelError: the model folder is missing, not a model, or corrupt.
         ConfigError: a sensor lacks one of the model's bands.
     """
     from hlsmap.errors import ConfigError
-    from hlsmap.model import read_metadata
+    from hlsmap.model import load_model
     from hlsmap.sensors import get_sensor
 
-    meta = read_metadata(cfg.model)
+    _, meta = load_model(cfg.model)
     for name in cfg.sensors:
         sensor = get_sensor(name)
         missing = [b for b in meta.bands if b not in sensor.bands]
@@ -170,6 +176,8 @@ class MapResult:
         pixel_observations: pixel-observations classified (this run; resumed tiles excluded).
         seconds: wall time.
         failed_tiles: tiles that kept failing (no data in the maps; a rerun retries them).
+        resume: per year, tiles reused from an earlier run vs recomputed and why.
+        missing: per year, the failed tiles' ``(row, col)`` and error.
     """
 
     out: Path
@@ -179,6 +187,8 @@ class MapResult:
     pixel_observations: int
     seconds: float
     failed_tiles: int
+    resume: dict[int, str] = field(default_factory=dict)
+    missing: dict[int, dict[tuple[int, int], str]] = field(default_factory=dict)
 
 
 def _season_windows(cfg: MapConfig, items: list[Any], region: Any) -> Any:
@@ -248,16 +258,24 @@ def run_map(cfg: MapConfig, *, client: Any = None, progress: bool = True) -> Map
     tile files; tiles already done there are skipped on a rerun). Each product is written once,
     streamed from the tiles window by window, so memory does not grow with the region.
     """
+    from hlsmap.outputs.lock import out_lock
+
+    out = Path(cfg.out)
+    _check_out(out)
+    with out_lock(out):
+        return _run_map_locked(cfg, out, client, progress)
+
+
+def _run_map_locked(cfg: MapConfig, out: Path, client: Any, progress: bool) -> MapResult:
     import time
 
     from hlsmap.inference.runner import run_region
     from hlsmap.outputs import stac
-    from hlsmap.outputs.atomic import write_text
+    from hlsmap.outputs.atomic import remove_stale_temps, write_text
     from hlsmap.periods import Period
 
     start = time.perf_counter()
-    out = Path(cfg.out)
-    _check_out(out)
+    remove_stale_temps(out)  # what killed writes left; ours alone: we hold the lock
     check_model(cfg)
     cfg.write(out / "run-config.json")
     plan = plan_map(cfg)
@@ -275,6 +293,8 @@ def run_map(cfg: MapConfig, *, client: Any = None, progress: bool = True) -> Map
     }
     products: dict[str, Any] = {}
     pixel_obs, failed = 0, 0
+    resume: dict[int, str] = {}
+    missing: dict[int, dict[tuple[int, int], str]] = {}
     annual: dict[int, Path] = {}
     for year in _years(cfg):
         periods = [Period.year(year, name=f"annual-{year}")]
@@ -290,6 +310,9 @@ def run_map(cfg: MapConfig, *, client: Any = None, progress: bool = True) -> Map
         )  # fmt: skip
         pixel_obs += result.pixel_observations
         failed += len(result.failed)
+        resume[year] = result.resume_summary()
+        if result.failed:
+            missing[year] = dict(result.failed)
         if result.failed and len(result.failed) == result.tiles:
             from hlsmap.errors import TileFailedError
 
@@ -298,7 +321,10 @@ def run_map(cfg: MapConfig, *, client: Any = None, progress: bool = True) -> Map
                 f"every tile of {year} failed; the first said: {reason}. The run log is "
                 f"{work / 'run.log'}; fix the cause and rerun (finished tiles are kept)"
             )
-        made = _products(out, result, periods, plan.geobox, cfg, {**props, "hlsmap:year": year})
+        year_props = {**props, "hlsmap:year": year}
+        if result.failed:  # the STAC items say where the maps have no data, and why
+            year_props["hlsmap:missing_tiles"] = _missing_tiles(result)
+        made = _products(out, result, periods, plan.geobox, cfg, year_props)
         annual[year] = out / f"hlsmap-annual-{year}" / "class.tif"
         products.update(made)
     if cfg.change:
@@ -322,4 +348,16 @@ def run_map(cfg: MapConfig, *, client: Any = None, progress: bool = True) -> Map
         pixel_observations=pixel_obs,
         seconds=time.perf_counter() - start,
         failed_tiles=failed,
+        resume=resume,
+        missing=missing,
     )
+
+
+def _missing_tiles(result: Any) -> list[dict[str, Any]]:
+    """The failed tiles of a region run, for the STAC items: index, bounds (grid CRS), error."""
+    by_index = {t.index: t for t in result.tasks}
+    return [
+        {"index": list(k), "bbox": [float(v) for v in by_index[k].geobox.boundingbox],
+         "error": err}
+        for k, err in sorted(result.failed.items())
+    ]  # fmt: skip

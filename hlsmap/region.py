@@ -57,6 +57,14 @@ class Region:
                 f"bbox {bbox} is not in degrees (west south east north, longitude -180..180, "
                 "latitude -90..90); pass it in EPSG:4326"
             )
+        # STAC/GeoJSON write a box over the antimeridian as west > east (170 .. -170); a box
+        # such as 10 .. 9 is a swap, not a 359-degree-wide region
+        if e < 0 < w and s < n:
+            raise InvalidRegionError(
+                f"bbox {bbox} crosses the antimeridian (west {w:g} > east {e:g}), which one "
+                f"output grid cannot hold; map it as two regions: --bbox {w:g} {s:g} 180 {n:g} "
+                f"and --bbox -180 {s:g} {e:g} {n:g}"
+            )
         if w >= e or s >= n:
             raise InvalidRegionError(
                 f"bbox {bbox} is empty or inverted: it must be west south east north with "

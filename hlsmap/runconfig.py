@@ -98,6 +98,7 @@ class MapConfig:
     grid: Any = None
 
     def __post_init__(self) -> None:
+        _check_types(self)
         given = [k for k in ("bbox", "geojson", "tile", "grid") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ConfigError(
@@ -118,6 +119,7 @@ class MapConfig:
             raise ConfigError(f"runtime {self.runtime!r} unknown; use jax or openvino")
         if self.precision not in ("f32", "bf16"):
             raise ConfigError(f"precision {self.precision!r} unknown; use f32 or bf16")
+        _check_ranges(self)
 
     @property
     def region(self) -> Region:
@@ -152,6 +154,70 @@ class MapConfig:
 
 
 _FIELDS = {f.name for f in dataclasses.fields(MapConfig)}
+
+# The kind of every option as a config file may give it: files bypass typer's parsing, so each
+# value is checked here the way the command line checks its options (one line, exit 2).
+_INT = ("year", "min_valid", "tile_size", "halo", "n_workers")
+_NUMBER = ("max_cloud", "mmu_ha", "resolution")
+_BOOL = ("detect_seasons", "change", "save_predictions")
+_STR = ("model", "out", "geojson", "tile", "source", "rule", "balance", "scheme", "scheduler",
+        "runtime", "precision")  # fmt: skip
+_OPTIONAL = ("bbox", "geojson", "tile", "max_cloud", "scheduler", "n_workers", "grid")
+
+
+def _bad(name: str, value: Any, what: str) -> ConfigError:
+    return ConfigError(f"option {name} = {value!r} is not {what}; fix it in the config file or "
+                       f"on the command line (--{name.replace('_', '-')})")  # fmt: skip
+
+
+def _check_types(cfg: MapConfig) -> None:
+    import math
+    from numbers import Integral, Real
+
+    for name in _FIELDS:
+        v = getattr(cfg, name)
+        if v is None and name in _OPTIONAL:
+            continue
+        if name in _INT and (isinstance(v, bool) or not isinstance(v, Integral)):
+            raise _bad(name, v, "a whole number")
+        if name in _NUMBER and (isinstance(v, bool) or not isinstance(v, Real)
+                                or not math.isfinite(v)):  # fmt: skip
+            raise _bad(name, v, "a number")
+        if name in _BOOL and not isinstance(v, bool):
+            raise _bad(name, v, "true or false")
+        if name in _STR and not isinstance(v, str):
+            raise _bad(name, v, "a text")
+    for name in ("sensors", "seasons"):
+        v = getattr(cfg, name)
+        if not isinstance(v, tuple) or not all(isinstance(x, str) for x in v):
+            raise _bad(name, v, "a list of texts")
+    if cfg.bbox is not None and (
+        len(cfg.bbox) != 4
+        or not all(isinstance(x, Real) and not isinstance(x, bool) for x in cfg.bbox)
+    ):
+        raise _bad("bbox", cfg.bbox, "4 numbers (west, south, east, north)")
+
+
+def _check_ranges(cfg: MapConfig) -> None:
+    from hlsmap.periods import parse_season
+
+    if not cfg.sensors:
+        raise ConfigError("sensors is empty; name at least one sensor, e.g. --sensors L30,S30")
+    if cfg.max_cloud is not None and not 0 <= cfg.max_cloud <= 100:
+        raise ConfigError(f"max_cloud {cfg.max_cloud} is not a percentage; give 0..100")
+    for name, low in (("tile_size", 1), ("halo", 0), ("n_workers", 1)):
+        v = getattr(cfg, name)
+        if v is not None and v < low:
+            raise ConfigError(f"{name} must be at least {low}, got {v}")
+    if cfg.resolution <= 0:
+        raise ConfigError(f"resolution must be a positive number of metres, got {cfg.resolution}")
+    if cfg.mmu_ha < 0:
+        raise ConfigError(f"mmu_ha must be >= 0 hectares, got {cfg.mmu_ha}")
+    for spec in cfg.seasons:
+        parse_season(spec)  # raises ConfigError naming the bad season
+    if not cfg.model or not cfg.out or not cfg.source:
+        empty = [k for k in ("model", "out", "source") if not getattr(cfg, k)]
+        raise ConfigError(f"option(s) {', '.join(empty)} are empty; give a path or URL")
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -188,10 +254,10 @@ def resolve_config(file: str | Path | None = None, **cli: Any) -> MapConfig:
     if "sensors" in data and isinstance(data["sensors"], str):
         data["sensors"] = [s.strip() for s in data["sensors"].split(",") if s.strip()]
     for key in ("sensors", "seasons", "bbox"):
-        if key in data and data[key] is not None:
+        if isinstance(data.get(key), list | tuple):
             data[key] = tuple(data[key])
     for key in ("model", "out", "geojson"):
-        if key in data and data[key] is not None:
+        if isinstance(data.get(key), Path):
             data[key] = str(data[key])
     missing = [k for k in ("year", "model", "out") if k not in data]
     if missing:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import pystac
 
 from hlsmap.errors import (
+    ConfigError,
     EmptySearchError,
     InvalidDateRangeError,
     RemoteError,
@@ -205,7 +206,13 @@ def _collections_for(
 def _fetch_json(href: str) -> Any:
     """Read a JSON document from a path or URL (URLs with retries and backoff)."""
     if not href.startswith(("http://", "https://")):
-        return json.loads(Path(href).read_text())
+        try:
+            return json.loads(Path(href).read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"{href} is not valid JSON ({exc}); the file may be truncated: write it again "
+                "or give another --source"
+            ) from None
     import requests
     from requests.adapters import HTTPAdapter
 
@@ -311,6 +318,10 @@ def search(
         UnknownCollectionError: the source serves none of the sensors' collections.
         InvalidDateRangeError: a malformed or inverted date range.
     """
+    if not sensors or not all(isinstance(s, str) and s.strip() for s in sensors):
+        raise ConfigError("no sensors to search; name at least one, e.g. --sensors L30,S30")
+    if max_cloud is not None and not 0 <= max_cloud <= 100:
+        raise ConfigError(f"--max-cloud {max_cloud} is not a percentage; give 0..100")
     src = resolve_source(source)
     if region is None and bbox is not None:
         region = Region.from_bbox(tuple(bbox))  # type: ignore[arg-type]

@@ -2,8 +2,12 @@
 
 Each tile of the output grid (odc-geo ``GeoboxTiles``) is one task (:func:`run_tile`): load the
 cube of the tile plus a halo -> predict every observation in time batches -> streaming consensus
--> write the tile's layers atomically. Tiles whose file exists are skipped, so a killed run
-resumes where it stopped and ends with the same outputs as an uninterrupted one. When every tile
+-> write the tile's layers atomically. A tile whose file was made from the same inputs (its
+resume key, :mod:`hlsmap.inference.resume`: model, items, periods, rule, grid, ...) is reused,
+so a killed run resumes where it stopped and ends with the same outputs as an uninterrupted
+one; a tile made from other inputs is computed again, and the run says how many and why. One
+run at a time writes to an output folder (:mod:`hlsmap.outputs.lock`); it starts by removing
+the temporary files that killed writes left there. When every tile
 is done, each period's layers are mosaicked into region-wide COGs, streamed window by window
 from the tile files (:mod:`hlsmap.inference.mosaic`), so no step holds the region in memory.
 
@@ -14,12 +18,11 @@ directory and the tile folder on a shared filesystem.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,10 @@ from typing import Any
 import numpy as np
 
 from hlsmap.errors import ConfigError, HlsmapError, OutputError
+from hlsmap.inference.cluster import open_client
 from hlsmap.inference.mosaic import write_mosaics
+from hlsmap.inference.report import log_event, write_run_report
+from hlsmap.inference.resume import model_fingerprint, plan_resume, tile_key
 from hlsmap.inference.tasks import (
     TileOptions,
     TileReport,
@@ -63,6 +69,31 @@ class RunConfig:
     threads_per_worker: int | None = None
     scheduler: str | None = None
 
+    def __post_init__(self) -> None:
+        for name in ("n_workers", "threads_per_worker"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise ConfigError(f"{name} must be a whole number >= 1, got {v!r}")
+        if self.halo < 0:
+            raise ConfigError(f"halo must be >= 0 pixels, got {self.halo}")
+        _check_options(self.options)
+
+
+def _check_options(o: TileOptions) -> None:
+    """Reject tile options that would fail (or hang) inside every task, here, in one line."""
+    from hlsmap.consensus_slots import BALANCES
+
+    at_least = {"time_batch": 1, "min_valid": 1, "retries": 0, "retry_wait": 0, "overlap": 0,
+                "prefetch": 0, "window": 1, "batch_size": 1}  # fmt: skip
+    for name, low in at_least.items():
+        v = getattr(o, name)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or v < low):
+            raise ConfigError(f"{name} must be a number >= {low}, got {v!r}")
+    if o.rule not in ("mean_prob", "mode", "weighted_mode"):
+        raise ConfigError(f"rule {o.rule!r} unknown; use mean_prob, mode or weighted_mode")
+    if o.balance not in BALANCES:
+        raise ConfigError(f"balance {o.balance!r} unknown; use {' or '.join(BALANCES)}")
+
 
 @dataclass
 class RunResult:
@@ -76,6 +107,15 @@ class RunResult:
     seconds: float
     tasks: list[TileTask] = field(default_factory=list, repr=False)
     """The run's tile tasks (for :class:`hlsmap.inference.mosaic.TileMosaic`)."""
+    recomputed: dict[str, int] = field(default_factory=dict)
+    """Tiles whose old file was made from other inputs, by reason (``"model changed": 4``)."""
+
+    def resume_summary(self) -> str:
+        """One line: tiles reused vs computed, and why tiles were computed again."""
+        redo = sum(self.recomputed.values())
+        why = "; ".join(f"{n} {r}" for r, n in sorted(self.recomputed.items()))
+        line = f"{self.skipped} of {self.tiles} tile(s) reused from an earlier run"
+        return line + (f", {redo} recomputed ({why})" if redo else "")
 
     @property
     def ok(self) -> bool:
@@ -139,85 +179,44 @@ def plan_tasks(
     """One :class:`TileTask` per tile of ``geobox``; tile files go to ``out_dir/tiles``."""
     grid = tile_grid(geobox, config.tile_size)
     tiles_dir = Path(out_dir) / "tiles"
+    model_id = model_fingerprint(model_dir)
     tasks = []
     for iy in range(grid.shape[0]):
         for ix in range(grid.shape[1]):
             tile_gb = grid[iy, ix]
+            tile_items = _items_for(items, tile_gb.pad(config.halo))
+            key = tile_key(model_id=model_id, items=tile_items, periods=periods,
+                           options=config.options, geobox=tile_gb, halo=config.halo,
+                           tile_side=config.tile_size)  # fmt: skip
             tasks.append(
                 TileTask(
                     index=(iy, ix),
                     geobox=tile_gb,
                     halo=config.halo,
-                    items=_items_for(items, tile_gb.pad(config.halo)),
+                    items=tile_items,
                     out_path=str(tiles_dir / f"tile_{iy:04d}_{ix:04d}.npz"),
                     model_dir=str(model_dir),
                     periods=tuple(periods),
                     options=config.options,
                     tile_side=config.tile_size,
+                    key=key,
                 )
             )
     return tasks
 
 
-@contextlib.contextmanager
-def _glibc_malloc_defaults() -> Iterator[None]:
-    """Start worker processes inside this block without Dask's ``MALLOC_TRIM_THRESHOLD_``.
-
-    Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536 so that freed memory goes
-    back to the OS at once. Setting it also turns off glibc's adaptive mmap threshold: every
-    array over 128 KiB is then a fresh mmap whose pages fault in one by one, and a tile task,
-    which frees and re-allocates its batch arrays every time batch, ran 1.4x slower
-    (4.3 M page faults and 19 s of system time per 512 px tile; bench/bench_region.py). A tile
-    task's memory is bounded by its tile anyway, so our own cluster keeps glibc's default.
-    Nannies also leave the variable in their own process's environment, where later workers
-    would inherit it: Dask's value found there is dropped for the block too (a value of the
-    user's own is kept).
-    """
-    import dask
-
-    key = "MALLOC_TRIM_THRESHOLD_"
-    config_key = f"distributed.nanny.pre-spawn-environ.{key}"
-    dask_value = dask.config.get(config_key, None)
-    leaked = dask_value is not None and os.environ.get(key) == str(dask_value)
-    saved = os.environ.pop(key) if leaked else None
-    try:
-        with dask.config.set({config_key: None}):
-            yield
-    finally:
-        if saved is not None:
-            os.environ[key] = saved
-
-
 def _open_client(client: Any, config: RunConfig) -> tuple[Any, list[Any]]:
-    """The client to use and what to close afterwards."""
-    from distributed import Client, LocalCluster
-
-    if client is not None:
-        if isinstance(client, str):
-            c = Client(client)
-            return c, [c]
-        return client, []
-    if config.scheduler:
-        c = Client(config.scheduler)
-        return c, [c]
-    cores = os.cpu_count() or 1
-    with _glibc_malloc_defaults():
-        cluster = LocalCluster(
-            n_workers=config.n_workers or 1,
-            threads_per_worker=config.threads_per_worker or min(4, cores),
-            processes=True,
-            dashboard_address=":0",  # any free port: no clash with another cluster's 8787
-        )
-    c = Client(cluster)
-    return c, [c, cluster]
+    """The client to use and what to close (:func:`hlsmap.inference.cluster.open_client`)."""
+    return open_client(client, config.scheduler, config.n_workers, config.threads_per_worker)
 
 
 def _save_model_if_needed(model: Any, out_dir: Path) -> str:
     """A model directory for the workers: the given path, or ``(net, meta)`` saved once."""
     if isinstance(model, str | os.PathLike):
-        from hlsmap.model import read_metadata
+        from hlsmap.model import load_model
 
-        read_metadata(model)  # fail early, here, with a clear ModelError
+        # fail here, before any cluster starts, with a clear ModelError (corrupt weights too)
+        load_model(model)
         return str(Path(model).resolve())
     try:
         net, meta = model
@@ -262,40 +261,59 @@ def run_region(
         A :class:`RunResult`; tiles that kept failing are listed in ``failed`` (their area is
         no data in the mosaics) and a rerun retries only them.
     """
+    from hlsmap.outputs.lock import out_lock
+
     config = config or RunConfig()
     if not periods:
         raise ConfigError("give at least one period to map (for example the year 2024)")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out} is a file; give a folder for the run's outputs")
-    out.mkdir(parents=True, exist_ok=True)
-    model_dir = _save_model_if_needed(model, out)
-    start = time.perf_counter()
-    tasks = plan_tasks(items, geobox, model_dir, out, periods, config)
-    (out / "tiles").mkdir(exist_ok=True)
-    reports, failed = _execute(tasks, out, client, config, progress)
-    mosaics = {}
-    if mosaic:
-        mosaics = write_mosaics(tasks, geobox, out, [p.name for p in periods], config.scheme)
-    result = RunResult(
-        out, len(tasks), reports, failed, mosaics, time.perf_counter() - start, tasks
-    )
-    _log_event(out, {"event": "run", "tiles": len(tasks), "skipped": result.skipped,
-                     "failed": len(failed), "seconds": round(result.seconds, 3),
-                     "pixel_observations": result.pixel_observations})  # fmt: skip
+    with out_lock(out):
+        _remove_leftovers(out)
+        model_dir = _save_model_if_needed(model, out)
+        start = time.perf_counter()
+        tasks = plan_tasks(items, geobox, model_dir, out, periods, config)
+        (out / "tiles").mkdir(exist_ok=True)
+        reports, failed, recomputed = _execute(tasks, out, client, config, progress)
+        mosaics = {}
+        if mosaic:
+            mosaics = write_mosaics(tasks, geobox, out, [p.name for p in periods], config.scheme)
+        result = RunResult(out, len(tasks), reports, failed, mosaics,
+                           time.perf_counter() - start, tasks, recomputed)  # fmt: skip
+        log_event(out, {"event": "run", "tiles": len(tasks), "skipped": result.skipped,
+                         "recomputed": recomputed, "failed": len(failed),
+                         "missing_tiles": [list(k) for k in sorted(failed)],
+                         "seconds": round(result.seconds, 3),
+                         "pixel_observations": result.pixel_observations})  # fmt: skip
+        write_run_report(result)
     return result
+
+
+def _remove_leftovers(out: Path) -> None:
+    """Delete what killed writes left in ``out`` (the caller holds the folder's lock)."""
+    from hlsmap.outputs.atomic import remove_stale_temps
+
+    removed = remove_stale_temps(out)
+    if removed:
+        log.info("removed %d temporary file(s) left by an interrupted run in %s",
+                 len(removed), out)  # fmt: skip
 
 
 def _execute(
     tasks: list[TileTask], out: Path, client: Any, config: RunConfig, progress: bool
-) -> tuple[list[TileReport], dict[tuple[int, int], str]]:
+) -> tuple[list[TileReport], dict[tuple[int, int], str], dict[str, int]]:
     from distributed import as_completed
 
     from hlsmap.inference.progress import RunProgress
 
     reports: list[TileReport] = []
     failed: dict[tuple[int, int], str] = {}
-    todo = [t for t in tasks if not Path(t.out_path).exists()]
+    todo, recomputed = plan_resume(tasks)
+    if recomputed:
+        why = "; ".join(f"{n} tile(s): {r}" for r, n in sorted(recomputed.items()))
+        log.warning("%s: recomputing tiles made from other inputs (%s)", out, why)
+        log_event(out, {"event": "resume", "recomputed": recomputed})
     for t in tasks:
         if t not in todo:
             reports.append(run_tile(t))  # reads the stored report, no work
@@ -303,7 +321,7 @@ def _execute(
     bar.advance_skipped(len(reports))
     if not todo:
         bar.close()
-        return reports, failed
+        return reports, failed, recomputed
     c, to_close = _open_client(client, config)
     try:
         futures = c.map(run_tile, todo, pure=False, key=[_key(t) for t in todo])
@@ -314,21 +332,27 @@ def _execute(
                 rep = fut.result()
             except Exception as exc:
                 # TileFailedError (reads kept failing) or a worker-side bug: the other tiles
-                # still complete and a rerun retries this one
+                # still complete, the run reports this one missing and a rerun retries it
                 failed[task.index] = str(exc) if isinstance(exc, HlsmapError) else repr(exc)
-                _log_event(out, {"event": "tile", "index": task.index, "status": "failed",
-                                 "error": str(exc)})  # fmt: skip
-                log.error("tile %s failed: %s", task.index, exc)
+                log_event(out, {"event": "tile", "index": task.index, "status": "failed",
+                                 "error": failed[task.index]})  # fmt: skip
+                log.error("tile %s failed: %s", task.index, failed[task.index])
                 bar.advance_failed()
                 continue
             reports.append(rep)
-            _log_event(out, {"event": "tile", "status": "done", **json.loads(rep.to_json())})
+            log_event(out, {"event": "tile", "status": "done", **json.loads(rep.to_json())})
             bar.advance(rep)
+    except KeyboardInterrupt:
+        done = len(reports)
+        log_event(out, {"event": "interrupted", "tiles": len(tasks), "done": done})
+        log.warning("interrupted: %d of %d tile(s) of %s are done and kept; stopping the "
+                    "cluster", done, len(tasks), out)  # fmt: skip
+        raise
     finally:
         bar.close()
         for obj in to_close:
             obj.close()
-    return reports, failed
+    return reports, failed, recomputed
 
 
 def _key(task: TileTask) -> str:
@@ -336,12 +360,6 @@ def _key(task: TileTask) -> str:
     return (
         f"hlsmap-tile-{task.index[0]}-{task.index[1]}-{abs(hash(task.out_path)):x}-{time.time_ns()}"
     )
-
-
-def _log_event(out: Path, event: dict[str, Any]) -> None:
-    event = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **event}
-    with open(out / "run.log", "a", encoding="utf-8") as f:
-        f.write(json.dumps(event) + "\n")
 
 
 def predict_region(
@@ -376,6 +394,10 @@ def predict_region(
 
     if not periods:
         raise ConfigError("give at least one period to map (for example the year 2024)")
+    if isinstance(model, str | os.PathLike):
+        from hlsmap.model import load_model
+
+        load_model(model)  # a corrupt model fails here, before any search or cluster
     start = min(p.start for p in periods)
     end = max(p.end for p in periods) - np.timedelta64(1, "D")  # periods end exclusive
     items = search(

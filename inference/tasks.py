@@ -2,8 +2,9 @@
 
 :func:`run_tile` is the unit of work the region runner hands to Dask. It is a plain function of
 a picklable :class:`TileTask`, so any Dask worker (thread, process or remote machine with the
-same files) can run it. Its output is one ``.npz`` file per tile, written atomically: a tile
-whose file exists is done, which is how a killed run resumes.
+same files) can run it. Its output is one ``.npz`` file per tile, written atomically, that also
+holds the tile's resume key (:mod:`hlsmap.inference.resume`): a tile whose file exists with the
+same key is done, which is how a killed run resumes; a changed key computes the tile again.
 
 Memory is bounded by the tile: observations are loaded and predicted in batches of
 ``time_batch``, and the consensus keeps fixed-size running sums.
@@ -110,6 +111,8 @@ class TileTask:
         options: processing options.
         tile_side: the side of a full tile of the run (edge tiles are smaller); with
             ``options.window=None`` every tile runs in one window of ``tile_side + 2 * halo``.
+        key: the tile's resume key (:func:`hlsmap.inference.resume.tile_key`), stored in the
+            tile file; empty: the file is reused whatever made it (as before resume keys).
     """
 
     index: tuple[int, int]
@@ -121,6 +124,7 @@ class TileTask:
     periods: tuple[Any, ...]
     options: TileOptions = field(default_factory=TileOptions)
     tile_side: int = 0
+    key: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -222,22 +226,40 @@ def read_tile_file(path: str | os.PathLike[str]) -> tuple[dict[str, dict[str, np
     return layers, report
 
 
-def _write_tile_file(path: Path, layers: dict[str, dict[str, np.ndarray]], report: str) -> None:
+def _write_tile_file(
+    path: Path,
+    layers: dict[str, dict[str, np.ndarray]],
+    report: str,
+    key: dict[str, str] | None = None,
+) -> None:
+    from hlsmap.inference.resume import KEY_ENTRY
     from hlsmap.outputs.atomic import atomic_path
 
     arrays = {f"{p}/{k}": v for p, d in layers.items() for k, v in d.items()}
+    if key:
+        arrays[KEY_ENTRY] = np.array(json.dumps(key, sort_keys=True))
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, report=np.array(report), **arrays)  # type: ignore[arg-type]
 
 
+def is_done(task: TileTask) -> bool:
+    """The tile's file exists and was made from this task's inputs (its resume key)."""
+    from hlsmap.inference.resume import reuse_verdict
+
+    out = Path(task.out_path)
+    if not task.key:
+        return out.exists()
+    return reuse_verdict(out, task.key) is None
+
+
 def run_tile(task: TileTask) -> TileReport:
-    """Process one tile (skipping it when its file exists); retry read failures.
+    """Process one tile (skipping it when it is done: :func:`is_done`); retry read failures.
 
     Raises:
         TileFailedError: the reads kept failing after ``options.retries`` retries.
     """
     out = Path(task.out_path)
-    if out.exists():
+    if is_done(task):
         _, report = read_tile_file(out)
         return TileReport.from_json(report, skipped=True)
     opts = task.options
@@ -257,9 +279,8 @@ def run_tile(task: TileTask) -> TileReport:
 
 
 def _run_tile_once(task: TileTask, attempt: int) -> TileReport:
-    import pystac
-
     from hlsmap.consensus import ConsensusAccumulator
+    from hlsmap.items import items_from_dicts
 
     start = time.perf_counter()
     opts = task.options
@@ -280,7 +301,9 @@ def _run_tile_once(task: TileTask, attempt: int) -> TileReport:
         # written (atomically) before the tile file, which marks the tile as done
         writer = PredictionWriter(predictions_path(task.out_path), task.geobox)
     if task.items:
-        items = [pystac.Item.from_dict(d) for d in task.items]
+        # tasks share a worker process, one thread each: pystac's first parse is not
+        # thread-safe (see hlsmap.items)
+        items = items_from_dicts(task.items)
         geobox = task.geobox.pad(h)
         batches = observation_batches(items, opts.time_batch)
         reads = _prefetched(batches, lambda b: _read_batch(opts, b, geobox, meta.bands), opts)
@@ -314,7 +337,7 @@ def _run_tile_once(task: TileTask, attempt: int) -> TileReport:
     t0 = time.perf_counter()
     report.write_s = 0.0
     report.seconds = time.perf_counter() - start
-    _write_tile_file(Path(task.out_path), layers, report.to_json())
+    _write_tile_file(Path(task.out_path), layers, report.to_json(), task.key)
     report.write_s = time.perf_counter() - t0
     report.seconds = time.perf_counter() - start
     return report

@@ -49,14 +49,21 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``hlsmap`` console script.
 
     User mistakes (:class:`hlsmap.errors.HlsmapError`) are printed as one clear message with
-    exit code 2 and no traceback; ``--debug`` re-raises them.
+    exit code 2 and no traceback; ``--debug`` re-raises them. Ctrl-C exits 130 and prints the
+    command that resumes the run (every finished tile or product is kept). Typer, run with
+    ``standalone_mode=False``, *returns* the exit code of ``typer.Exit`` and of Ctrl-C (130)
+    instead of raising it, so the returned value is the exit status.
     """
+    import shlex
+
     from hlsmap.errors import HlsmapError
 
     args = sys.argv[1:] if argv is None else argv
     _state["debug"] = "--debug" in args
     try:
-        app(args=args, standalone_mode=False)
+        code = app(args=args, standalone_mode=False)
+    except KeyboardInterrupt:  # raised outside a command (typer turns the others into 130)
+        code = 130
     except HlsmapError as exc:
         if _state["debug"]:
             raise
@@ -74,3 +81,13 @@ def main(argv: list[str] | None = None) -> None:
             exc.show()
             raise SystemExit(exc.exit_code) from None
         raise
+    if code == 130:
+        # the run's finally blocks have stopped its cluster and released its lock by now
+        console.print(
+            "interrupted; finished work is kept. To resume, run the same command again: "
+            + shlex.join(["hlsmap", *args]),
+            highlight=False,
+        )
+        raise SystemExit(130)
+    if isinstance(code, int) and code:
+        raise SystemExit(code)

@@ -100,11 +100,20 @@ def map_cmd(
         console.print(f"{name}: {Path(cfg.out) / item.id}")
     if result.seasons is not None:
         console.print(result.seasons.describe())
-    if result.failed_tiles:
-        console.print(
-            f"[yellow]{result.failed_tiles} tile(s) failed and are no data; rerun to retry them"
-        )
+    for year, line in sorted(result.resume.items()):
+        console.print(f"{year}: {line}", highlight=False)
     console.print(
         f"mapped {result.pixel_observations:,} pixel-observations in {result.seconds:.0f} s; "
         f"STAC: {result.collection}"
     )
+    if result.failed_tiles:
+        from hlsmap.errors import TileFailedError
+
+        year, tiles = next(iter(sorted(result.missing.items())))
+        index, reason = next(iter(sorted(tiles.items())))
+        raise TileFailedError(
+            f"{result.failed_tiles} tile(s) failed and are no data in the maps (first: {year} "
+            f"tile {index}: {reason}); the STAC items (hlsmap:missing_tiles) and "
+            f"{Path(cfg.out) / 'work' / str(year) / 'run-report.json'} list them; rerun the same "
+            "command to retry them (finished tiles are kept)"
+        )

@@ -153,11 +153,13 @@ def predict_cmd(
         f"{res.tiles} tiles ({res.skipped} already done), {res.n_observations} tile-observations, "
         f"{res.pixel_observations:,} pixel-observations in {res.seconds:.1f} s ({rate:,.0f}/s)"
     )
+    console.print(res.resume_summary(), highlight=False)
     for name, paths in res.mosaics.items():
         console.print(f"{name}: {paths['class']}")
     if res.failed:
         listed = "; ".join(f"tile {k}: {v}" for k, v in sorted(res.failed.items())[:3])
         raise TileFailedError(
-            f"{len(res.failed)} of {res.tiles} tiles failed ({listed}). Run the same command "
-            "again to retry them: finished tiles are kept"
+            f"{len(res.failed)} of {res.tiles} tiles failed and are no data ({listed}); "
+            f"{Path(out) / 'run-report.json'} lists them. Run the same command again to retry "
+            "them: finished tiles are kept"
         )
