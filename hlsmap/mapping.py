@@ -211,6 +211,7 @@ def _run_config(cfg: MapConfig) -> Any:
             save_predictions=cfg.save_predictions,
             runtime=cfg.runtime,
             compute_dtype=PRECISIONS[cfg.precision],
+            strict=cfg.strict,
         ),
         scheme="v1",  # products are remapped to v2 when written
         n_workers=cfg.n_workers,
@@ -298,7 +299,10 @@ def run_map(cfg: MapConfig, *, client: Any = None, progress: bool = True) -> Map
                 f"every tile of {year} failed; the first said: {reason}. The run log is "
                 f"{work / 'run.log'}; fix the cause and rerun (finished tiles are kept)"
             )
-        made = _products(out, result, periods, plan.geobox, cfg, {**props, "hlsmap:year": year})
+        skips = stac.dropped_granules_properties(result.dropped_granules)
+        made = _products(
+            out, result, periods, plan.geobox, cfg, {**props, "hlsmap:year": year, **skips}
+        )
         annual[year] = out / f"hlsmap-annual-{year}" / "class.tif"
         products.update(made)
     if cfg.change:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from hlsmap.errors import ConfigError, HlsmapError, OutputError
+from hlsmap.inference.granules import dropped_summary
 from hlsmap.inference.mosaic import write_mosaics
 from hlsmap.inference.tasks import (
     TileOptions,
@@ -34,6 +35,7 @@ from hlsmap.inference.tasks import (
     TileTask,
     run_tile,
 )
+from hlsmap.redact import redact
 
 log = logging.getLogger("hlsmap.inference")
 
@@ -86,6 +88,12 @@ class RunResult:
     def skipped(self) -> int:
         """Tiles that were already done (resumed run)."""
         return sum(r.skipped for r in self.reports)
+
+    @property
+    def dropped_granules(self) -> list[dict[str, Any]]:
+        """The granules that could not be read and were skipped, per tile (``"tile"`` added),
+        resumed tiles included: their observations are missing from the maps."""
+        return [{**d, "tile": list(r.index)} for r in self.reports for d in r.dropped_granules]
 
     @property
     def n_observations(self) -> int:
@@ -282,7 +290,8 @@ def run_region(
     )
     _log_event(out, {"event": "run", "tiles": len(tasks), "skipped": result.skipped,
                      "failed": len(failed), "seconds": round(result.seconds, 3),
-                     "pixel_observations": result.pixel_observations})  # fmt: skip
+                     "pixel_observations": result.pixel_observations,
+                     "dropped_granules": len(result.dropped_granules)})  # fmt: skip
     return result
 
 
@@ -315,14 +324,19 @@ def _execute(
             except Exception as exc:
                 # TileFailedError (reads kept failing) or a worker-side bug: the other tiles
                 # still complete and a rerun retries this one
-                failed[task.index] = str(exc) if isinstance(exc, HlsmapError) else repr(exc)
+                failed[task.index] = (
+                    redact(exc) if isinstance(exc, HlsmapError) else redact(repr(exc))
+                )  # (redact: a read error quotes the href, a signed one included)
                 _log_event(out, {"event": "tile", "index": task.index, "status": "failed",
-                                 "error": str(exc)})  # fmt: skip
-                log.error("tile %s failed: %s", task.index, exc)
+                                 "error": redact(exc)})  # fmt: skip
+                log.error("tile %s failed: %s", task.index, redact(exc))
                 bar.advance_failed()
                 continue
             reports.append(rep)
             _log_event(out, {"event": "tile", "status": "done", **json.loads(rep.to_json())})
+            if rep.dropped_granules:
+                log.warning("tile %s: %s were skipped (see run.log)", task.index,
+                            dropped_summary(rep.dropped_granules))  # fmt: skip
             bar.advance(rep)
     finally:
         bar.close()

@@ -28,6 +28,7 @@ import numpy as np
 from hlsmap.errors import CorruptRasterError, RemoteError, TileFailedError
 from hlsmap.inference.batch_reads import _read_batch as _read_batch  # (tests import it here)
 from hlsmap.inference.granules import GranuleGuard, dropped_summary
+from hlsmap.redact import redact
 
 log = logging.getLogger("hlsmap.inference")
 
@@ -256,12 +257,12 @@ def run_tile(task: TileTask) -> TileReport:
             return _run_tile_once(task, attempt)
         except READ_ERRORS as exc:
             last = exc
-            log.warning("tile %s: read failed (attempt %d): %s", task.index, attempt, exc)
+            log.warning("tile %s: read failed (attempt %d): %s", task.index, attempt, redact(exc))
             if attempt <= opts.retries:
                 time.sleep(opts.retry_wait * 2 ** (attempt - 1))
     raise TileFailedError(
-        f"tile {task.index} failed after {opts.retries + 1} attempts: {last}. Its inputs could "
-        "not be read; check the files/URLs and rerun: finished tiles are kept and skipped"
+        f"tile {task.index} failed after {opts.retries + 1} attempts: {redact(last)}. Its inputs "
+        "could not be read; check the files/URLs and rerun: finished tiles are kept and skipped"
     ) from None  # the cause's rasterio objects do not always pickle back from a worker
 
 
