@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+from typing import Any
 
 REDACTED = "REDACTED"
 
@@ -51,32 +53,48 @@ def redact(text: object) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """A logging filter that redacts each record's message (formatted once, then cleaned)."""
+    """A logging filter that redacts each record's message (for a handler of one's own)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        msg = record.getMessage()
-        clean = redact(msg)
-        if clean != msg:
-            record.msg, record.args = clean, None
+        _redact_record(record)
         return True
 
 
-# loggers that put URLs into their messages (odc-loader: "Failed to load <href> due to ...",
-# rasterio: GDAL's errors and debug messages naming the /vsicurl/ path)
-_URL_LOGGERS = (
-    "odc.loader", "odc.stac", "rasterio", "rasterio._env", "rasterio._err", "rasterio._io",
-    "rasterio._base", "rasterio.env", "hlsmap", "hlsmap.inference", "hlsmap.cube",
-)  # fmt: skip
-_FILTER = RedactingFilter()
+def _redact_record(record: logging.LogRecord) -> None:
+    try:
+        msg = record.getMessage()
+    except Exception:  # a malformed record: leave it to logging's own error handling
+        return
+    clean = redact(msg)
+    if clean != msg:
+        record.msg, record.args = clean, None
+
+
+# loggers (and their children) that put URLs into their messages: odc-loader ("Failed to load
+# <href> due to ..."), rasterio (GDAL's errors and debug lines naming the /vsicurl/ path),
+# distributed (a failed task's arguments), hlsmap itself
+URL_LOGGERS = ("odc", "rasterio", "distributed", "hlsmap")
+_installed = threading.Lock()
+_state = {"on": False}
 
 
 def install_log_redaction() -> None:
-    """Attach :class:`RedactingFilter` to the loggers that log URLs (idempotent).
+    """Redact every log record of :data:`URL_LOGGERS` as it is made (idempotent).
 
-    A logger's filters see only the records logged on that logger itself, so each logger is
-    named (their records then reach every handler, the console's and a file's, redacted).
+    A logger's filters see only the records logged on that very logger, not its children's,
+    and handlers belong to the application; the record factory sees every record, once,
+    before any handler (console, file, pytest's capture) does.
     """
-    for name in _URL_LOGGERS:
-        logger = logging.getLogger(name)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
+    with _installed:
+        if _state["on"]:
+            return
+        previous = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            if record.name.split(".", 1)[0] in URL_LOGGERS:
+                _redact_record(record)
+            return record
+
+        logging.setLogRecordFactory(factory)
+        _state["on"] = True
