@@ -109,3 +109,42 @@ def test_a_source_that_is_down_is_not_a_bad_granule(reads_world: ReadsWorld, tmp
         task = tile_task(items, reads_world.model, tmp_path)
         with pytest.raises(TileFailedError, match="failed after 2 attempts"):
             run_tile(task)
+
+
+def test_map_lists_the_skipped_granule_in_its_stac_items(
+    reads_world: ReadsWorld, tmp_path: Path
+) -> None:
+    """A real ``hlsmap map`` process with one granule gone: exit 0, and every product's STAC
+    item says which granule it lacks and why (``hlsmap:dropped_granules``)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from fault_world import bbox_of_region, write_items
+
+    with servers.range_server(reads_world.root) as http:
+        items, bad = _faulty(reads_world, http, "404", "B04", servers.Fault("status", 404))
+        source = write_items(items, tmp_path / "items.json")
+        out = tmp_path / "out"
+        cmd = [sys.executable, "-m", "hlsmap", "map", *bbox_of_region(), "--year", "2024",
+               "--model", str(reads_world.model), "--out", str(out), "--source", str(source),
+               "--season", "wet=01-06", "--season", "dry=07-12", "--tile-size", "48"]  # fmt: skip
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=os.environ)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    docs = [json.loads(p.read_text()) for p in sorted(out.glob("hlsmap-*/*.json"))]
+    features = [d for d in docs if d.get("type") == "Feature"]
+    assert len(features) == 3  # annual, wet, dry
+    for doc in features:
+        (entry,) = doc["properties"]["hlsmap:dropped_granules"]
+        assert entry["item"] == bad.id and "404" in entry["reason"] and entry["tiles"]
+
+
+def test_map_config_passes_strict_to_the_tiles(tmp_path: Path) -> None:
+    from hlsmap.mapping import _run_config
+    from hlsmap.runconfig import resolve_config
+
+    cfg = resolve_config(None, year=2024, model=tmp_path, out=tmp_path, tile="13RCN", strict=True)
+    assert _run_config(cfg).options.strict
+    assert not _run_config(resolve_config(None, year=2024, model=tmp_path, out=tmp_path,
+                                          tile="13RCN")).options.strict  # fmt: skip
