@@ -99,18 +99,6 @@ def test_too_few_observations_left_fails_the_tile(reads_world: ReadsWorld, tmp_p
     assert not Path(task.out_path).exists()
 
 
-def test_a_source_that_is_down_is_not_a_bad_granule(reads_world: ReadsWorld, tmp_path) -> None:
-    """Every granule failing before anything was read is the source's fault: the tile fails
-    (and is retried) instead of being written from nothing."""
-    with servers.range_server(reads_world.root) as http:
-        items = reads_world.served(http)
-        for item in items:
-            http.faults[reads_world.rel(http, item.assets["Fmask"].href)] = servers.Fault()
-        task = tile_task(items, reads_world.model, tmp_path)
-        with pytest.raises(TileFailedError, match="failed after 2 attempts"):
-            run_tile(task)
-
-
 def test_map_lists_the_skipped_granule_in_its_stac_items(
     reads_world: ReadsWorld, tmp_path: Path
 ) -> None:
