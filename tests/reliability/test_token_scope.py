@@ -64,3 +64,22 @@ def test_the_token_reaches_the_trusted_server_and_no_other(
     assert nasa.auth_seen and other.auth_seen
     assert {a for _, a in nasa.auth_seen} == {"Bearer secret-token"}
     assert {a for _, a in other.auth_seen} == {None}
+
+
+def test_a_lookalike_host_in_the_batch_leaks_no_token(reads_world: ReadsWorld, monkeypatch) -> None:
+    """``lpdaac.localhost`` (curl resolves it to this machine) contains "lpdaac" but is not
+    NASA's: neither it nor the other host of the same load gets the token."""
+    with (
+        servers.range_server(reads_world.root) as fake,
+        servers.range_server(reads_world.root) as other,
+    ):
+        monkeypatch.setenv("EARTHDATA_TOKEN", "secret-token")
+        lookalike = reads_world.served(fake)[:2]
+        for item in lookalike:
+            for a in item.assets.values():
+                a.href = a.href.replace("127.0.0.1", "lpdaac.localhost")
+        cube = load_cube(lookalike + reads_world.served(other)[2:4], geobox=region_geobox())
+        assert cube.sizes["time"] == 4
+    assert fake.auth_seen and other.auth_seen
+    assert {a for _, a in fake.auth_seen} == {None}
+    assert {a for _, a in other.auth_seen} == {None}
