@@ -178,23 +178,37 @@ _SCOPED: dict[str, str] = {}  # URL prefix -> the header value set for it
 _SCOPE_LOCK = threading.Lock()
 
 
-def _gdal_library() -> Any:
-    """The GDAL shared library rasterio uses (its wheel's copy, else the system's)."""
+def _gdal_function(name: str, argtypes: list[Any]) -> Any:
+    """A function of the GDAL shared library rasterio uses (its wheel's copy, else the
+    system's), or ``None`` when this GDAL lacks it."""
     import rasterio
 
     here = os.path.dirname(rasterio.__file__)
     found = glob.glob(os.path.join(here, os.pardir, "rasterio.libs", "libgdal*.so*"))
-    name = found[0] if found else ctypes.util.find_library("gdal")
-    if name is None:
+    lib_name = found[0] if found else ctypes.util.find_library("gdal")
+    if lib_name is None:
         return None
     try:
-        lib = ctypes.CDLL(name)
-        fn = lib.VSISetPathSpecificOption  # GDAL >= 3.6
+        fn = getattr(ctypes.CDLL(lib_name), name)
     except (OSError, AttributeError):
         return None
-    fn.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p]
+    fn.argtypes = argtypes
     fn.restype = None
     return fn
+
+
+def forget_failed_reads(hrefs: Iterable[str]) -> None:
+    """Drop what GDAL's ``/vsicurl/`` cache remembers about ``hrefs`` (any query string).
+
+    GDAL caches a URL's answer, a 404 or an exhausted 5xx included, for the process's life: a
+    retry of that file would otherwise fail at once without asking the server again.
+    """
+    fn = _gdal_function("VSICurlPartialClearCache", [ctypes.c_char_p])
+    if fn is None:
+        return
+    for href in hrefs:
+        if href.startswith(("http://", "https://")):
+            fn(f"/vsicurl/{href.split('?', 1)[0]}".encode())
 
 
 def scope_earthdata_token(hrefs: Iterable[str]) -> list[str]:
@@ -216,8 +230,8 @@ def scope_earthdata_token(hrefs: Iterable[str]) -> list[str]:
     with _SCOPE_LOCK:
         todo = [o for o in origins if _SCOPED.get(o) != header]
         if todo:
-            fn = _gdal_library()
-            if fn is None:
+            fn = _gdal_function("VSISetPathSpecificOption", [ctypes.c_char_p] * 3)
+            if fn is None:  # (GDAL < 3.6)
                 log.warning(
                     "this GDAL cannot scope HTTP headers to a host (needs GDAL >= 3.6): the "
                     "Earthdata token is not sent; use ~/.netrc credentials instead"

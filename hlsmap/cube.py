@@ -71,7 +71,7 @@ def _causes(exc: BaseException | None) -> str:
         text = str(exc).strip() or type(exc).__name__
         if "see previous exception" not in text.lower() and text not in seen:
             seen.append(text)
-        exc = exc.__cause__ or exc.__context__
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
     return "; ".join(seen)
 
 

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from hlsmap.access import forget_failed_reads
 from hlsmap.errors import (
     CorruptRasterError,
     InconsistentItemError,
@@ -46,6 +47,10 @@ T = TypeVar("T")
 
 def _key(item: Any) -> tuple[str, str]:
     return (item.collection_id or "", item.id)
+
+
+def _hrefs(item: Any) -> list[str]:
+    return [a.get_absolute_href() or a.href for a in item.assets.values()]
 
 
 @dataclass
@@ -83,6 +88,7 @@ class GranuleGuard:
         Raises:
             The read's error when no single granule is to blame (see the module docstring).
         """
+        recovered_once = False
         while True:
             keep = [i for i in items if _key(i) not in self._bad]
             if not keep:
@@ -90,7 +96,10 @@ class GranuleGuard:
             try:
                 out = read(keep)
             except GRANULE_ERRORS as exc:
-                culprits = self._culprits(keep, probe)
+                culprits, recovered = self._culprits(keep, probe)
+                if recovered and not recovered_once:
+                    recovered_once = True  # a transient fault that its retries got past
+                    continue
                 if not culprits:
                     raise exc from None
                 for item, reason in culprits:
@@ -99,7 +108,11 @@ class GranuleGuard:
             self._read_ok = True
             return out
 
-    def _culprits(self, items: list[Any], probe: Callable[[Any], object]) -> list[tuple[Any, str]]:
+    def _culprits(
+        self, items: list[Any], probe: Callable[[Any], object]
+    ) -> tuple[list[tuple[Any, str]], bool]:
+        """``(granules that still fail after the retries, with why; whether every granule
+        that failed read after a retry)``."""
         failing: dict[tuple[str, str], tuple[Any, BaseException]] = {}
         for item in items:
             try:
@@ -108,9 +121,10 @@ class GranuleGuard:
             except GRANULE_ERRORS as exc:
                 failing[_key(item)] = (item, exc)
         if not failing or (len(failing) == len(items) and not self._read_ok):
-            return []
+            return [], False
         for attempt in range(self.retries):  # transient faults of one granule get their retries
             time.sleep(self.retry_wait * 2**attempt)
+            forget_failed_reads(h for item, _ in failing.values() for h in _hrefs(item))
             for key, (item, _) in list(failing.items()):
                 try:
                     probe(item)
@@ -119,8 +133,8 @@ class GranuleGuard:
                 else:
                     del failing[key]
             if not failing:
-                return []  # all were transient: the batch read again will tell
-        return [(item, redact(f"{type(exc).__name__}: {exc}")) for item, exc in failing.values()]
+                return [], True  # all were transient: the batch is read again
+        return [(i, redact(f"{type(e).__name__}: {e}")) for i, e in failing.values()], False
 
     def _drop(self, item: Any, reason: str) -> None:
         self._bad.add(_key(item))

@@ -79,6 +79,22 @@ def test_a_bad_granule_is_skipped_counted_and_named(
     assert again.skipped and again.dropped_granules == rep.dropped_granules
 
 
+@pytest.mark.parametrize("status", [404, 503])
+def test_a_transient_fault_is_retried_not_skipped(
+    reads_world: ReadsWorld, tmp_path: Path, status: int
+) -> None:
+    """A granule that fails a few times, then reads: nothing is skipped, and the retry really
+    asks the server again (GDAL remembers a URL's failure unless told to forget it)."""
+    with servers.range_server(reads_world.root) as http:
+        items = reads_world.served(http)
+        rel = reads_world.rel(http, items[BAD].assets["B04"].href)
+        # (GDAL retries a 503 3 times itself: the 5th request is the first to succeed)
+        http.faults[rel] = servers.Fault("status", status, times=1 if status == 404 else 4)
+        rep = run_tile(tile_task(items, reads_world.model, tmp_path))
+        assert http.hits[rel] >= (2 if status == 404 else 5)
+    assert rep.n_observations == 5 and rep.dropped_granules == [] and rep.attempts == 1
+
+
 def test_strict_fails_the_tile_on_a_bad_granule(reads_world: ReadsWorld, tmp_path: Path) -> None:
     with servers.range_server(reads_world.root) as http:
         items, bad = _faulty(reads_world, http, "404", "B04", servers.Fault("status", 404))
