@@ -221,6 +221,7 @@ def _run_config(cfg: MapConfig) -> Any:
             save_predictions=cfg.save_predictions,
             runtime=cfg.runtime,
             compute_dtype=PRECISIONS[cfg.precision],
+            strict=cfg.strict,
         ),
         scheme="v1",  # products are remapped to v2 when written
         n_workers=cfg.n_workers,
@@ -322,6 +323,7 @@ def _run_map_locked(cfg: MapConfig, out: Path, client: Any, progress: bool) -> M
                 f"{work / 'run.log'}; fix the cause and rerun (finished tiles are kept)"
             )
         year_props = {**props, "hlsmap:year": year}
+        year_props.update(stac.dropped_granules_properties(result.dropped_granules))
         if result.failed:  # the STAC items say where the maps have no data, and why
             year_props["hlsmap:missing_tiles"] = _missing_tiles(result)
         made = _products(out, result, periods, plan.geobox, cfg, year_props)

@@ -68,6 +68,8 @@ class MapConfig:
             exported to OpenVINO: the fastest CPU kernel, ``pip install 'hlsmap[openvino]'``).
         precision: ``f32`` or ``bf16`` (bfloat16 compute: GPUs, or CPUs with bf16 units on
             the openvino runtime).
+        strict: a granule that cannot be read fails its tile instead of being skipped (and
+            listed as ``hlsmap:dropped_granules`` in the products' STAC items).
     """
 
     year: int
@@ -95,6 +97,7 @@ class MapConfig:
     save_predictions: bool = False
     runtime: str = "jax"
     precision: str = "f32"
+    strict: bool = False
     grid: Any = None
 
     def __post_init__(self) -> None:

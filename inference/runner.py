@@ -31,6 +31,7 @@ import numpy as np
 
 from hlsmap.errors import ConfigError, HlsmapError, OutputError
 from hlsmap.inference.cluster import open_client
+from hlsmap.inference.granules import dropped_summary
 from hlsmap.inference.mosaic import write_mosaics
 from hlsmap.inference.report import log_event, write_run_report
 from hlsmap.inference.resume import model_fingerprint, plan_resume, tile_key
@@ -40,6 +41,7 @@ from hlsmap.inference.tasks import (
     TileTask,
     run_tile,
 )
+from hlsmap.redact import redact
 
 log = logging.getLogger("hlsmap.inference")
 
@@ -126,6 +128,12 @@ class RunResult:
     def skipped(self) -> int:
         """Tiles that were already done (resumed run)."""
         return sum(r.skipped for r in self.reports)
+
+    @property
+    def dropped_granules(self) -> list[dict[str, Any]]:
+        """The granules that could not be read and were skipped, per tile (``"tile"`` added),
+        resumed tiles included: their observations are missing from the maps."""
+        return [{**d, "tile": list(r.index)} for r in self.reports for d in r.dropped_granules]
 
     @property
     def n_observations(self) -> int:
@@ -285,7 +293,8 @@ def run_region(
                          "recomputed": recomputed, "failed": len(failed),
                          "missing_tiles": [list(k) for k in sorted(failed)],
                          "seconds": round(result.seconds, 3),
-                         "pixel_observations": result.pixel_observations})  # fmt: skip
+                         "pixel_observations": result.pixel_observations,
+                         "dropped_granules": len(result.dropped_granules)})  # fmt: skip
         write_run_report(result)
     return result
 
@@ -333,7 +342,10 @@ def _execute(
             except Exception as exc:
                 # TileFailedError (reads kept failing) or a worker-side bug: the other tiles
                 # still complete, the run reports this one missing and a rerun retries it
-                failed[task.index] = str(exc) if isinstance(exc, HlsmapError) else repr(exc)
+                # (redact: a read error quotes the href, a signed one included)
+                failed[task.index] = (
+                    redact(exc) if isinstance(exc, HlsmapError) else redact(repr(exc))
+                )
                 log_event(out, {"event": "tile", "index": task.index, "status": "failed",
                                  "error": failed[task.index]})  # fmt: skip
                 log.error("tile %s failed: %s", task.index, failed[task.index])
@@ -341,6 +353,9 @@ def _execute(
                 continue
             reports.append(rep)
             log_event(out, {"event": "tile", "status": "done", **json.loads(rep.to_json())})
+            if rep.dropped_granules:
+                log.warning("tile %s: %s were skipped (see run.log)", task.index,
+                            dropped_summary(rep.dropped_granules))  # fmt: skip
             bar.advance(rep)
     except KeyboardInterrupt:
         done = len(reports)

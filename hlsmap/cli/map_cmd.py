@@ -56,6 +56,13 @@ def map_cmd(
     precision: Annotated[
         str | None, typer.Option(help="f32 or bf16 (GPUs; CPUs with bf16 units on openvino).")
     ] = None,
+    strict: Annotated[
+        bool | None,
+        typer.Option(
+            "--strict/--no-strict",
+            help="Fail a tile on a granule that cannot be read (default: skip it, report it).",
+        ),
+    ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="A TOML/YAML file holding any option.")
     ] = None,
@@ -89,6 +96,7 @@ def map_cmd(
         save_predictions=save_predictions,
         runtime=runtime,
         precision=precision,
+        strict=strict,
     )
     if plan:
         p = plan_map(cfg)

@@ -60,6 +60,13 @@ def predict_cmd(
         str, typer.Option(help="month (each month weighs the same: default) or none.")
     ] = "month",
     retries: Annotated[int, typer.Option(help="Retries of a tile whose reads fail.")] = 2,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Fail a tile on a granule that cannot be read (default: skip it, report it).",
+        ),
+    ] = False,
     precision: Annotated[
         str,
         typer.Option(
@@ -122,6 +129,7 @@ def predict_cmd(
         min_valid=min_valid,
         balance=balance,
         retries=retries,
+        strict=strict,
         compute_dtype=PRECISIONS[precision],
         runtime=runtime,
         save_predictions=save_predictions,
