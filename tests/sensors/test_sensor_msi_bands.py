@@ -13,7 +13,7 @@ from odc.geo.geobox import GeoBox
 from rasterio.transform import from_origin
 
 from hlsmap.cube import load_cube
-from hlsmap.errors import MissingAssetError
+from hlsmap.errors import ConfigError, MissingAssetError
 from hlsmap.sensors import BANDS, HLS_SCALE, MSI_BANDS, OPTIONAL_BANDS, describe_sensors, get_sensor
 
 # Dynamic World's inputs, in hlsmap names (S2 B2 B3 B4 B5 B6 B7 B8 B11 B12)
@@ -160,3 +160,10 @@ def test_l30_asked_for_msi_bands_is_a_clean_error(tmp_path: Path) -> None:
     geobox = GeoBox.from_bbox((ULX, ULY - 300, ULX + 300, ULY), f"EPSG:{EPSG}", resolution=30)
     with pytest.raises(MissingAssetError, match="L30 has no band nir, rededge071; it offers"):
         load_cube([item], geobox=geobox, bands=("red", "nir", "rededge071"))
+
+
+def test_unknown_resampling_is_a_config_error(tmp_path: Path) -> None:
+    item = _s2_item(tmp_path, "05.10")
+    geobox = GeoBox.from_bbox((ULX, ULY - 640, ULX + 640, ULY), f"EPSG:{EPSG}", resolution=10)
+    with pytest.raises(ConfigError, match="resampling 'linear' unknown; use one of.*bilinear"):
+        load_cube([item], geobox=geobox, resampling="linear")
