@@ -221,6 +221,7 @@ def load_cube(
     progress: bool = False,
     fmask: bool = True,
     reader: str = "auto",
+    resampling: str = "nearest",
 ) -> xr.Dataset:
     """Load items of any registered sensors into one aligned HLS cube.
 
@@ -247,6 +248,12 @@ def load_cube(
             :mod:`hlsmap.cube_reads`, 2.3x faster; everything else goes through odc-stac),
             ``"odc"`` (always odc-stac) or ``"direct"`` (pasting only: an error when the
             granules are not on the grid).
+        resampling: how reflectance is resampled onto a grid unlike the granules' (GDAL's
+            names: ``"nearest"``, ``"bilinear"``, ``"cubic"``, ...). ``"bilinear"`` for a
+            10 m grid from HLS's 30 m (Dynamic World). The Fmask is always read by nearest
+            neighbour: its bits are flags, not quantities. Granules already on the grid are
+            pasted whatever it says (odc-stac does the same), so it changes only reprojected
+            reads, which never take the direct path.
 
     Returns:
         A Dataset with dims ``(time, y, x)``: int16 bands (fill -9999), ``fmask`` (uint8,
@@ -255,6 +262,7 @@ def load_cube(
     """
     import odc.stac
     import xarray as xr
+    from rasterio.enums import Resampling
 
     from hlsmap.access import default_patch_url, gdal_env
     from hlsmap.cube_reads import concat_time, direct_load
@@ -274,6 +282,8 @@ def load_cube(
         raise ConfigError("reader='direct' reads eagerly; pass chunks=None or reader='auto'")
     if not bands and not fmask:
         raise ConfigError("load_cube with bands=() and fmask=False would load nothing")
+    if resampling not in (known := Resampling.__members__):  # GDAL's names, as odc-stac's
+        raise ConfigError(f"resampling {resampling!r} unknown; use one of {', '.join(known)}")
     if geobox is None:
         geobox = (
             region.geobox(resolution=resolution, crs=crs)
@@ -329,7 +339,8 @@ def load_cube(
                 groupby=groupby,
                 stac_cfg=adapter.odc_stac_config(),
                 patch_url=patch_url,
-                resampling="nearest",
+                # per layer, by requested name: the reflectance, and the QA always nearest
+                resampling={"*": resampling, FMASK: "nearest"},
                 fail_on_error=True,
                 progress=_progress() if progress and chunks is None else None,
             )
