@@ -16,6 +16,7 @@ import rasterio
 from affine import Affine
 
 from hlsmap.classes import colormap
+from hlsmap.sensors.hls import HLSL30, HLSS30
 from hlsmap.simulate.spectra import BAND_NAMES, MSI_BAND_NAMES
 
 FMASK_DESCRIPTION = (
@@ -25,30 +26,11 @@ FMASK_DESCRIPTION = (
     "2      adjacent to cloud\n1      cloud\n0      cirrus cloud\n"
 )
 
-# Asset key per harmonised band (the HLS v2.0 file band names); S30 NIR is the narrow B8A.
+# Asset key per harmonised band (the HLS v2.0 file band names), from the sensor adapters that
+# read them back, so the world and the readers share one band map (S30 nir08 is B8A, nir B08).
 ASSET_KEYS: dict[str, dict[str, str]] = {
-    "L30": {
-        "coastal": "B01",
-        "blue": "B02",
-        "green": "B03",
-        "red": "B04",
-        "nir08": "B05",
-        "swir16": "B06",
-        "swir22": "B07",
-    },
-    "S30": {
-        "coastal": "B01",
-        "blue": "B02",
-        "green": "B03",
-        "red": "B04",
-        "nir08": "B8A",
-        "swir16": "B11",
-        "swir22": "B12",
-        "rededge071": "B05",
-        "rededge075": "B06",
-        "rededge078": "B07",
-        "nir": "B08",
-    },
+    sensor.name: {band: spec.asset for band, spec in sensor.bands.items()}
+    for sensor in (HLSL30, HLSS30)
 }
 # The band long names of NASA's HLS v2.0 files.
 LONG_NAMES = {
