@@ -27,7 +27,7 @@ FAULTS = [
 CAUSE = {
     "404": "404",
     "500": "500",
-    "reset": "reply",  # curl: "Empty reply from server"
+    "reset": "CURL error",  # "Empty reply from server" or "Connection reset by peer"
     "truncate": "B8A",
     "garbage": "not recognized",
     "no-band": "lacks asset B04",

@@ -27,6 +27,7 @@ NASA = "https://data.lpdaac.earthdatacloud.nasa.gov/lp-prod-protected/HLSS30.020
         ("https://earthdata.nasa.gov.attacker.example/x.tif", None),
         ("https://attacker-earthdata.nasa.gov.example/x.tif", None),
         ("https://evilearthdata.nasa.gov/x.tif", None),  # not a subdomain
+        ("https://data.lpdaac.earthdatacloud.nasa.gov@attacker.example/x.tif", None),  # userinfo
         ("https://example.blob.core.windows.net/x.tif", None),
         ("/data/x.tif", None),
     ],
