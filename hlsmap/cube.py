@@ -206,6 +206,14 @@ def read_errors() -> Iterator[None]:
         logger.removeHandler(failed)
 
 
+def _resampling(resampling: str, geobox: GeoBox, adapter: Any) -> str:
+    """``resampling``, with ``"auto"`` resolved for one sensor: bilinear onto finer pixels."""
+    if resampling != "auto":
+        return resampling
+    finer = abs(float(geobox.resolution.x)) < float(adapter.resolution) * (1 - 1e-6)
+    return "bilinear" if finer else "nearest"
+
+
 def load_cube(
     items: Sequence[pystac.Item],
     *,
@@ -221,7 +229,7 @@ def load_cube(
     progress: bool = False,
     fmask: bool = True,
     reader: str = "auto",
-    resampling: str = "nearest",
+    resampling: str = "auto",
 ) -> xr.Dataset:
     """Load items of any registered sensors into one aligned HLS cube.
 
@@ -249,11 +257,12 @@ def load_cube(
             ``"odc"`` (always odc-stac) or ``"direct"`` (pasting only: an error when the
             granules are not on the grid).
         resampling: how reflectance is resampled onto a grid unlike the granules' (GDAL's
-            names: ``"nearest"``, ``"bilinear"``, ``"cubic"``, ...). ``"bilinear"`` for a
-            10 m grid from HLS's 30 m (Dynamic World). The Fmask is always read by nearest
-            neighbour: its bits are flags, not quantities. Granules already on the grid are
-            pasted whatever it says (odc-stac does the same), so it changes only reprojected
-            reads, which never take the direct path.
+            names: ``"nearest"``, ``"bilinear"``, ``"cubic"``, ...). ``"auto"`` (default):
+            ``"bilinear"`` onto a grid finer than the sensor's native pixels (a 10 m grid from
+            HLS's 30 m, as Dynamic World was trained), ``"nearest"`` otherwise. The Fmask is
+            always read by nearest neighbour: its bits are flags, not quantities. Granules
+            already on the grid are pasted whatever it says (odc-stac does the same), so it
+            changes only reprojected reads, which never take the direct path.
 
     Returns:
         A Dataset with dims ``(time, y, x)``: int16 bands (fill -9999), ``fmask`` (uint8,
@@ -282,8 +291,10 @@ def load_cube(
         raise ConfigError("reader='direct' reads eagerly; pass chunks=None or reader='auto'")
     if not bands and not fmask:
         raise ConfigError("load_cube with bands=() and fmask=False would load nothing")
-    if resampling not in (known := Resampling.__members__):  # GDAL's names, as odc-stac's
-        raise ConfigError(f"resampling {resampling!r} unknown; use one of {', '.join(known)}")
+    if resampling != "auto" and resampling not in (known := Resampling.__members__):
+        raise ConfigError(  # GDAL's names, as odc-stac's
+            f"resampling {resampling!r} unknown; use auto or one of {', '.join(known)}"
+        )
     if geobox is None:
         geobox = (
             region.geobox(resolution=resolution, crs=crs)
@@ -340,7 +351,7 @@ def load_cube(
                 stac_cfg=adapter.odc_stac_config(),
                 patch_url=patch_url,
                 # per layer, by requested name: the reflectance, and the QA always nearest
-                resampling={"*": resampling, FMASK: "nearest"},
+                resampling={"*": _resampling(resampling, geobox, adapter), FMASK: "nearest"},
                 fail_on_error=True,
                 progress=_progress() if progress and chunks is None else None,
             )

@@ -117,6 +117,9 @@ class TileTask:
             ``options.window=None`` every tile runs in one window of ``tile_side + 2 * halo``.
         key: the tile's resume key (:func:`hlsmap.inference.resume.tile_key`), stored in the
             tile file; empty: the file is reused whatever made it (as before resume keys).
+        factor: model pixels per output pixel along each axis (1: the model runs on the
+            output grid; 3: a 10 m model making 30 m maps, its predictions aggregated by mode,
+            see :mod:`hlsmap.inference.contract`). ``halo`` stays in output pixels.
     """
 
     index: tuple[int, int]
@@ -129,6 +132,7 @@ class TileTask:
     options: TileOptions = field(default_factory=TileOptions)
     tile_side: int = 0
     key: dict[str, str] = field(default_factory=dict)
+    factor: int = 1
 
 
 @dataclass
@@ -290,20 +294,21 @@ def run_tile(task: TileTask) -> TileReport:
 
 def _run_tile_once(task: TileTask, attempt: int) -> TileReport:
     from hlsmap.consensus import ConsensusAccumulator
+    from hlsmap.inference.contract import aggregate_mode
     from hlsmap.items import items_from_dicts
 
     start = time.perf_counter()
     opts = task.options
     shape = (int(task.geobox.shape[0]), int(task.geobox.shape[1]))
-    h = task.halo
+    h, k = task.halo, task.factor
     # every full tile of a run has the same haloed side: one compiled window shape
-    side = opts.window or (task.tile_side or max(shape)) + 2 * h
+    side = opts.window or ((task.tile_side or max(shape)) + 2 * h) * k
     predictor, meta = get_predictor(task.model_dir, opts, side)
     report = TileReport(index=task.index, shape=shape, attempts=attempt)
     acc = ConsensusAccumulator(
         shape, list(task.periods), rule=opts.rule, min_valid=opts.min_valid, balance=opts.balance
     )
-    crop = (slice(h, h + shape[0]), slice(h, h + shape[1]))
+    crop = (slice(h * k, (h + shape[0]) * k), slice(h * k, (h + shape[1]) * k))
     writer = None
     if opts.save_predictions:
         from hlsmap.predictions import PredictionWriter
@@ -316,6 +321,8 @@ def _run_tile_once(task: TileTask, attempt: int) -> TileReport:
         # thread-safe (see hlsmap.items)
         items = items_from_dicts(task.items)
         geobox = task.geobox.pad(h)
+        if k > 1:  # the model's finer grid over the same footprint
+            geobox = geobox.zoom_out(1 / k)
         batches = observation_batches(items, opts.time_batch)
         reads = _prefetched(
             batches, lambda b: _read_batch(opts, b, geobox, meta.bands, guard), opts
@@ -333,9 +340,12 @@ def _run_tile_once(task: TileTask, attempt: int) -> TileReport:
             preds = predictor.predict_observations(bands, fmask, sensors, times, crop=crop)
             t2 = time.perf_counter()
             for p in preds:
-                acc.update(p.probs, p.valid, p.observed, p.time)
+                probs, valid, observed = p.probs, p.valid, p.observed
+                if k > 1:
+                    probs, valid, observed = aggregate_mode(probs, valid, observed, k)
+                acc.update(probs, valid, observed, p.time)
                 if writer is not None:
-                    writer.append(p.probs, p.valid, p.observed, p.time, sensor=p.sensor)
+                    writer.append(probs, valid, observed, p.time, sensor=p.sensor)
             t3 = time.perf_counter()
             report.read_s += t1 - t0
             report.predict_s += t2 - t1

@@ -17,7 +17,12 @@ def map_cmd(
     geojson: GeoJSON = None,
     tile: Tile = None,
     year: Annotated[int | None, typer.Option(help="Calendar year to map.")] = None,
-    model: Annotated[Path | None, typer.Option(help="A saved model directory.")] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            help="A saved model directory, or a known model: dynamicworld (`hlsmap models`)."
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder.")] = None,
     source: Annotated[
         str | None,
@@ -39,6 +44,17 @@ def map_cmd(
     ] = None,
     scheme: Annotated[str | None, typer.Option(help="v1 (10 classes) or v2 (IO's 9).")] = None,
     tile_size: Annotated[int | None, typer.Option(help="Tile side in pixels.")] = None,
+    resolution: Annotated[
+        float | None,
+        typer.Option(
+            help="Output pixel size in metres (default: the model's: 30 U-Net, 10 Dynamic"
+            " World); a multiple of the model's aggregates each observation by mode."
+        ),
+    ] = None,
+    halo: Annotated[
+        int | None,
+        typer.Option(help="Context pixels around each tile (default: the model's field).", min=0),
+    ] = None,
     scheduler: Annotated[
         str | None, typer.Option(help="An existing Dask scheduler, tcp://host:8786.")
     ] = None,
@@ -92,6 +108,8 @@ def map_cmd(
         balance=balance,
         scheme=scheme,
         tile_size=tile_size,
+        resolution=resolution,
+        halo=halo,
         scheduler=scheduler,
         save_predictions=save_predictions,
         runtime=runtime,
