@@ -36,7 +36,12 @@ from hlsmap.outputs import cog
 args = json.loads(sys.argv[1])
 side, root, how = args["side"], Path(args["root"]), args["how"]
 gb = GeoBox((side, side), Affine(30, 0, 500000, 0, -30, 4000000), "EPSG:32633")
-tasks = plan_tasks([], gb, "model", root, ["2024"], RunConfig(tile_size=args["tile"], halo=0))
+from hlsmap.model import ModelMetadata, build_model, save_model  # plan_tasks reads its grid
+if not (root / "model" / "model.json").exists():
+    net = build_model("tiny")
+    save_model(root / "model", net, ModelMetadata.for_model(net))
+tasks = plan_tasks([], gb, str(root / "model"), root, ["2024"],
+                   RunConfig(tile_size=args["tile"], halo=0))
 out = root / f"out-{how}"
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 tracemalloc.start()
@@ -63,9 +68,14 @@ def _tiles(root: Path, side: int, tile: int) -> None:
 
     from hlsmap.inference.runner import RunConfig, plan_tasks
     from hlsmap.inference.tasks import _write_tile_file
+    from hlsmap.model import ModelMetadata, build_model, save_model
 
     gb = GeoBox((side, side), Affine(30, 0, 500000, 0, -30, 4000000), "EPSG:32633")
-    tasks = plan_tasks([], gb, "model", root, ["2024"], RunConfig(tile_size=tile, halo=0))
+    if not (root / "model" / "model.json").exists():  # plan_tasks reads the model's grid
+        net = build_model("tiny")
+        save_model(root / "model", net, ModelMetadata.for_model(net))
+    tasks = plan_tasks([], gb, str(root / "model"), root, ["2024"],
+                       RunConfig(tile_size=tile, halo=0))  # fmt: skip
     rng = np.random.default_rng(0)
     for t in tasks:
         h, w = t.geobox.shape

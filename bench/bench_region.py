@@ -7,6 +7,9 @@ for the world's year of observations (measured in a fresh process: ``ru_maxrss``
 peak of NumPy's host allocations, which tracemalloc sees).
 
     .venv/bin/python bench/bench_region.py --size 256 --tile-size 128 --preset small
+    # Dynamic World at 10 m on S30 (a converted model: `hlsmap models fetch dynamicworld`)
+    .venv/bin/python bench/bench_region.py --size 128 --tile-size 384 --red-edge \
+        --model dynamicworld --runtime openvino
 
 The world is kept in ``--work`` (default ``/tmp/hlsmap-bench-region``) and reused on reruns;
 the predictions are recomputed every run (the output folder is cleared first).
@@ -25,21 +28,24 @@ from pathlib import Path
 from typing import Any
 
 
-def _world(work: Path, size: int, months: int | None, seed: int) -> Any:
+def _world(work: Path, size: int, months: int | None, seed: int, red_edge: bool = False) -> Any:
     from hlsmap.simulate import World, WorldConfig, simulate_world
 
-    wdir = work / f"world-{size}-{months or 12}-{seed}"
+    wdir = work / f"world-{size}-{months or 12}-{seed}{'-re' if red_edge else ''}"
     if (wdir / "manifest.json").exists():
         return World.open(wdir)
     t0 = time.perf_counter()
-    world = simulate_world(WorldConfig(seed=seed, size=size, months=months), wdir)
+    cfg = WorldConfig(seed=seed, size=size, months=months, red_edge=red_edge)
+    world = simulate_world(cfg, wdir)
     print(f"simulated a {size}x{size} world in {time.perf_counter() - t0:.0f} s -> {wdir}")
     return world
 
 
 def _model(work: Path, preset: str, model: str | None) -> str:
     if model:
-        return model
+        from hlsmap.model.zoo import resolve_known
+
+        return str(resolve_known(model))  # a known model's name: its cached converted copy
     from hlsmap.model import BANDS, ModelMetadata, build_model, save_model
 
     path = work / f"model-{preset}"
@@ -61,7 +67,8 @@ args = json.loads(sys.argv[1])
 world = World.open(args["world"])
 opts = TileOptions(**args["options"])
 config = RunConfig(tile_size=args["tile_size"], halo=args["halo"], options=opts)
-tasks = plan_tasks(world.items(), world.geobox, args["model"], args["out"],
+geobox = world.geobox.zoom_out(args["resolution"] / abs(world.geobox.resolution.x))
+tasks = plan_tasks(world.items(), geobox, args["model"], args["out"],
                    [Period.year(world.year)], config)
 Path(args["out"], "tiles").mkdir(parents=True, exist_ok=True)
 get_predictor(args["model"], opts)  # load + build the predictor first: not the task's memory
@@ -82,7 +89,9 @@ def main() -> None:
     ap.add_argument("--months", type=int, default=None, help="months simulated (default 12)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tile-size", type=int, default=128)
-    ap.add_argument("--halo", type=int, default=32)
+    ap.add_argument("--halo", type=int, default=None, help="default: the model's field")
+    ap.add_argument("--resolution", type=float, default=None, help="default: the model's")
+    ap.add_argument("--red-edge", action="store_true", help="S30 with B05-B08 (Dynamic World)")
     ap.add_argument("--window", type=int, default=None, help="default: tile + halo")
     ap.add_argument("--overlap", type=int, default=32)
     ap.add_argument("--time-batch", type=int, default=8)
@@ -104,8 +113,13 @@ def main() -> None:
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    world = _world(work, args.size, args.months, args.seed)
+    world = _world(work, args.size, args.months, args.seed, args.red_edge)
     model = _model(work, args.preset, args.model)
+    from hlsmap.model import read_metadata
+
+    meta = read_metadata(model)
+    res_m = args.resolution or meta.resolution
+    geobox = world.geobox.zoom_out(res_m / abs(world.geobox.resolution.x))
     items = world.items()
     out = work / "out"
     shutil.rmtree(out, ignore_errors=True)
@@ -118,15 +132,16 @@ def main() -> None:
     precision = f" {args.precision}" if args.precision else ""
     precision += f", runtime {args.runtime}" + (", all bands" if args.no_fmask_first else "")
     precision += f", reader {args.reader}, prefetch {args.prefetch}"
-    print(f"{len(items)} granules, grid {world.geobox.shape}, tiles of {args.tile_size} px "
-          f"(+{args.halo} halo), model {args.preset}{precision}")  # fmt: skip
+    name = meta.architecture if args.model else args.preset
+    print(f"{len(items)} granules, grid {geobox.shape} at {res_m:g} m, tiles of {args.tile_size}"
+          f" px (+{args.halo or 'model'} halo), model {name}{precision}")  # fmt: skip
     t0 = time.perf_counter()
-    res = run_region(items, world.geobox, model, out, [Period.year(world.year)], config=config,
+    res = run_region(items, geobox, model, out, [Period.year(world.year)], config=config,
                      progress=True)  # fmt: skip
     wall = time.perf_counter() - t0
     assert res.ok, res.failed
     px = res.pixel_observations
-    h, w = world.geobox.shape
+    h, w = geobox.shape
     print(f"{res.tiles} tiles, {res.n_observations} tile-observations, {px:,} pixel-observations")
     print(f"end to end (cluster start, COG read -> consensus write, mosaics): {wall:.1f} s "
           f"-> {px / wall:,.0f} pixel-observations/s")  # fmt: skip
@@ -139,7 +154,8 @@ def main() -> None:
         return
     payload = json.dumps({"world": str(world.root),
                           "model": model, "out": str(work / "mem"), "tile_size": args.tile_size,
-                          "halo": args.halo, "options": options})  # fmt: skip
+                          "halo": args.halo, "options": options,
+                          "resolution": res_m})  # fmt: skip
     shutil.rmtree(work / "mem", ignore_errors=True)
     proc = subprocess.run([sys.executable, "-c", _TILE_MEMORY, payload], capture_output=True,
                           text=True, check=True)  # fmt: skip

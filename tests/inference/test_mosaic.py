@@ -25,11 +25,22 @@ def region(h: int, w: int) -> Any:
     return GeoBox((h, w), Affine(30, 0, 500000, 0, -30, 4_000_020), "EPSG:32633")
 
 
+def tiny_model(tmp: Path) -> str:
+    """A saved model for plan_tasks (its grid and receptive field size the tiling)."""
+    from hlsmap.model import ModelMetadata, build_model, save_model
+
+    path = tmp / "model"
+    if not (path / "model.json").exists():
+        net = build_model("tiny")
+        save_model(path, net, ModelMetadata.for_model(net))
+    return str(path)
+
+
 def tile_files(
     tmp: Path, gb: Any, tile: int, periods: tuple[str, ...] = PERIODS, fail: tuple = ()
 ) -> list[Any]:
     """Tasks of a region cut into ``tile`` px tiles, with synthetic tile files (``fail``: none)."""
-    tasks = plan_tasks([], gb, "model", tmp, periods, RunConfig(tile_size=tile, halo=0))
+    tasks = plan_tasks([], gb, tiny_model(tmp), tmp, periods, RunConfig(tile_size=tile, halo=0))
     rng = np.random.default_rng(0)
     for t in tasks:
         if t.index in fail:

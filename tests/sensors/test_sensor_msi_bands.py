@@ -165,5 +165,8 @@ def test_l30_asked_for_msi_bands_is_a_clean_error(tmp_path: Path) -> None:
 def test_unknown_resampling_is_a_config_error(tmp_path: Path) -> None:
     item = _s2_item(tmp_path, "05.10")
     geobox = GeoBox.from_bbox((ULX, ULY - 640, ULX + 640, ULY), f"EPSG:{EPSG}", resolution=10)
-    with pytest.raises(ConfigError, match="resampling 'linear' unknown; use one of.*bilinear"):
+    msg = "resampling .linear. unknown; use auto or one of.*bilinear"
+    with pytest.raises(ConfigError, match=msg):
+        ConfigError, match="resampling 'linear' unknown; use auto or one of.*bilinear"
+    ):
         load_cube([item], geobox=geobox, resampling="linear")

@@ -189,7 +189,10 @@ def test_10m_cube_bilinear_reflectance_nearest_fmask(red_edge_world: World) -> N
     g10 = GeoBox.from_bbox(g30.boundingbox, g30.crs, resolution=10)
     assert g10.shape == (96, 96)
     cube = load_cube([item], geobox=g10, bands=DW_BANDS, resampling="bilinear")
-    near = load_cube([item], geobox=g10, bands=DW_BANDS)
+    near = load_cube([item], geobox=g10, bands=DW_BANDS, resampling="nearest")
+    auto = load_cube([item], geobox=g10, bands=DW_BANDS)  # finer than S30's 30 m: bilinear
+    for band in DW_BANDS:
+        np.testing.assert_array_equal(auto[band].values, cube[band].values)
     assert list(cube.data_vars) == [*DW_BANDS, "fmask"] and cube.sizes["time"] == 1
     src30 = load_cube([item], geobox=red_edge_world.geobox[7:41, 7:41], bands=DW_BANDS)
     for band in DW_BANDS:
