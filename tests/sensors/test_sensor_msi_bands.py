@@ -167,6 +167,4 @@ def test_unknown_resampling_is_a_config_error(tmp_path: Path) -> None:
     geobox = GeoBox.from_bbox((ULX, ULY - 640, ULX + 640, ULY), f"EPSG:{EPSG}", resolution=10)
     msg = "resampling .linear. unknown; use auto or one of.*bilinear"
     with pytest.raises(ConfigError, match=msg):
-        ConfigError, match="resampling 'linear' unknown; use auto or one of.*bilinear"
-    ):
         load_cube([item], geobox=geobox, resampling="linear")
