@@ -1,7 +1,8 @@
 """Benchmark: write the default synthetic world (512 px, one year) and report time and size.
 
-Usage: ``python bench/bench_simulate.py [--size 512] [--workers 2] [--out DIR]``. Prints wall
-and CPU time, observations per sensor, granules, files, bytes on disk and class fractions.
+Usage: ``python bench/bench_simulate.py [--size 512] [--workers 2] [--red-edge] [--out DIR]``.
+Prints wall and CPU time, observations per sensor, granules, files, bytes on disk and class
+fractions. ``--red-edge`` also writes S30's B05-B08 (``WorldConfig.red_edge``).
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ def main() -> None:
     parser.add_argument("--climate", default="temperate")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--red-edge", action="store_true", help="S30 B05-B08 COGs too")
     args = parser.parse_args()
-    config = WorldConfig(seed=args.seed, size=args.size, climate=args.climate)
+    config = WorldConfig(
+        seed=args.seed, size=args.size, climate=args.climate, red_edge=args.red_edge
+    )
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp) / "world"
         t0, c0 = time.perf_counter(), os.times()
@@ -47,7 +51,8 @@ def main() -> None:
         granule_bytes = sum(p.stat().st_size for p in (out / "granules").rglob("*.tif"))
         print(
             f"world: {config.size} px ({config.size * 0.03:.1f} km), {config.climate}, "
-            f"{world.period[0]}..{world.period[1]}, {args.workers} workers, "
+            f"{world.period[0]}..{world.period[1]}, red edge {'on' if args.red_edge else 'off'}, "
+            f"{args.workers} workers, "
             f"{os.cpu_count()} CPUs"
         )
         print(f"write time: {wall:.1f} s wall, {cpu:.1f} s CPU (all processes)")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -22,10 +23,14 @@ from hlsmap.errors import (
     ConfigError,
     CorruptRasterError,
     EmptySearchError,
+    HlsmapError,
     InvalidRegionError,
     MissingAssetError,
     RemoteError,
 )
+from hlsmap.redact import redact
+
+log = logging.getLogger("hlsmap.cube")
 
 if TYPE_CHECKING:
     import pystac
@@ -52,19 +57,49 @@ def any_band_fill(bands: np.ndarray, fill: int = REFLECTANCE_FILL) -> np.ndarray
     return out
 
 
-def read_failure(msg: str, where: str = "") -> Exception:
-    """The hlsmap error for a failed GDAL open/read: :class:`RemoteError` when GDAL names an
-    HTTP failure, else :class:`CorruptRasterError` (``where``: the file, for the message)."""
-    where = f" ({where})" if where else ""
-    low = msg.lower()  # a corrupt file behind a URL is corrupt, not remote
-    if "http" in low or "curl" in low:
-        return RemoteError(
-            f"reading a remote asset failed after retries: {msg}{where}. Check that the URL "
-            "exists and that you are authorized (Planetary Computer signing, Earthdata login)"
-        )
+_REMOTE_PREFIXES = ("http://", "https://", "/vsicurl", "s3://", "/vsis3", "gs://", "/vsigs",
+                    "az://", "/vsiaz")  # fmt: skip
+_URLISH = re.compile(r"\S*://\S*|/vsi\w+/\S*")
+_HTTP_STATUS = re.compile(r"(?i)http (?:response |error )?code:? ?(\d{3})|\b(\d{3})\b")
+
+
+def _causes(exc: BaseException | None) -> str:
+    """The distinct messages of ``exc`` and its causes, innermost last, without rasterio's
+    "See previous exception" filler (the real cause is in the chain)."""
+    seen: list[str] = []
+    while exc is not None and len(seen) < 8:
+        text = str(exc).strip() or type(exc).__name__
+        if "see previous exception" not in text.lower() and text not in seen:
+            seen.append(text)
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    return "; ".join(seen)
+
+
+def read_failure(msg: str, where: str = "", exc: BaseException | None = None) -> Exception:
+    """The hlsmap error for a failed GDAL open/read of the file ``where``, naming it and the
+    real cause (``exc``'s chain when given, else ``msg``); every URL in it redacted.
+
+    :class:`RemoteError` when the file is remote and the failure is HTTP's (a status, a dropped
+    connection), else :class:`CorruptRasterError`: a truncated or garbage file is corrupt
+    wherever it lives, and a local file is never a server's problem.
+    """
+    cause = _causes(exc) if exc is not None else msg
+    cause = cause or msg or "unknown error"
+    remote = where.startswith(_REMOTE_PREFIXES)
+    bare = _URLISH.sub("", cause).lower()  # decide on the message, not on the paths it quotes
+    place = f" {redact(where)}" if where else ""
+    if remote and ("http" in bare or "curl" in bare):
+        codes = {int(a or b) for a, b in _HTTP_STATUS.findall(bare) if 400 <= int(a or b) < 600}
+        if codes & {401, 403}:
+            hint = "you are not authorized: check Planetary Computer signing / Earthdata login"
+        elif 404 in codes:
+            hint = "the file is not there: the catalog points at a missing granule"
+        else:
+            hint = "the server kept failing or dropped the connection: try again later"
+        return RemoteError(f"reading{place} failed after retries: {redact(cause)}; {hint}")
     return CorruptRasterError(
-        f"an asset could not be read (truncated or corrupt COG?): {msg}{where}. Re-download "
-        "it or drop its item from the search"
+        f"{place.strip() or 'an asset'} could not be read, it is truncated or corrupt: "
+        f"{redact(cause)}. Re-download it or drop its item from the search"
     )
 
 
@@ -145,7 +180,8 @@ class _FailedReads(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         msg = record.getMessage()
         if msg.startswith("Failed to load "):
-            self.hrefs.append(msg.removeprefix("Failed to load ").split(" due to")[0])
+            href = msg.removeprefix("Failed to load ").split(" due to")[0]
+            self.hrefs.append(re.sub(r":\d+$", "", href))  # (odc-loader appends ":<band>")
 
 
 @contextlib.contextmanager
@@ -161,10 +197,21 @@ def read_errors() -> Iterator[None]:
     logger.addHandler(failed)
     try:
         yield
-    except RasterioError as exc:
-        raise read_failure(str(exc), failed.hrefs[-1] if failed.hrefs else "") from exc
+    except HlsmapError:
+        raise
+    except (RasterioError, AssertionError, OSError) as exc:
+        # (odc-loader can fail on a truncated file with a bare AssertionError: name the file)
+        raise read_failure(str(exc), failed.hrefs[-1] if failed.hrefs else "", exc) from None
     finally:
         logger.removeHandler(failed)
+
+
+def _resampling(resampling: str, geobox: GeoBox, adapter: Any) -> str:
+    """``resampling``, with ``"auto"`` resolved for one sensor: bilinear onto finer pixels."""
+    if resampling != "auto":
+        return resampling
+    finer = abs(float(geobox.resolution.x)) < float(adapter.resolution) * (1 - 1e-6)
+    return "bilinear" if finer else "nearest"
 
 
 def load_cube(
@@ -182,6 +229,7 @@ def load_cube(
     progress: bool = False,
     fmask: bool = True,
     reader: str = "auto",
+    resampling: str = "auto",
 ) -> xr.Dataset:
     """Load items of any registered sensors into one aligned HLS cube.
 
@@ -208,6 +256,13 @@ def load_cube(
             :mod:`hlsmap.cube_reads`, 2.3x faster; everything else goes through odc-stac),
             ``"odc"`` (always odc-stac) or ``"direct"`` (pasting only: an error when the
             granules are not on the grid).
+        resampling: how reflectance is resampled onto a grid unlike the granules' (GDAL's
+            names: ``"nearest"``, ``"bilinear"``, ``"cubic"``, ...). ``"auto"`` (default):
+            ``"bilinear"`` onto a grid finer than the sensor's native pixels (a 10 m grid from
+            HLS's 30 m, as Dynamic World was trained), ``"nearest"`` otherwise. The Fmask is
+            always read by nearest neighbour: its bits are flags, not quantities. Granules
+            already on the grid are pasted whatever it says (odc-stac does the same), so it
+            changes only reprojected reads, which never take the direct path.
 
     Returns:
         A Dataset with dims ``(time, y, x)``: int16 bands (fill -9999), ``fmask`` (uint8,
@@ -216,10 +271,15 @@ def load_cube(
     """
     import odc.stac
     import xarray as xr
+    from rasterio.enums import Resampling
 
     from hlsmap.access import default_patch_url, gdal_env
     from hlsmap.cube_reads import concat_time, direct_load
+    from hlsmap.item_checks import check_projections
+    from hlsmap.redact import install_log_redaction
     from hlsmap.sensors import sensor_for_collection
+
+    install_log_redaction()  # odc-loader and GDAL log the hrefs they fail on, signed
 
     items = list(items)
     if not items:
@@ -231,6 +291,10 @@ def load_cube(
         raise ConfigError("reader='direct' reads eagerly; pass chunks=None or reader='auto'")
     if not bands and not fmask:
         raise ConfigError("load_cube with bands=() and fmask=False would load nothing")
+    if resampling != "auto" and resampling not in (known := Resampling.__members__):
+        raise ConfigError(  # GDAL's names, as odc-stac's
+            f"resampling {resampling!r} unknown; use auto or one of {', '.join(known)}"
+        )
     if geobox is None:
         geobox = (
             region.geobox(resolution=resolution, crs=crs)
@@ -238,6 +302,7 @@ def load_cube(
             else geobox_for_items(items, resolution)
         )
     items = _overlapping(items, geobox)
+    check_projections(items)  # a wrong proj:epsg would be read nowhere, silently
     hrefs = [a.href for i in items for a in i.assets.values()]
     if patch_url is None:
         patch_url = default_patch_url(hrefs)
@@ -285,7 +350,8 @@ def load_cube(
                 groupby=groupby,
                 stac_cfg=adapter.odc_stac_config(),
                 patch_url=patch_url,
-                resampling="nearest",
+                # per layer, by requested name: the reflectance, and the QA always nearest
+                resampling={"*": _resampling(resampling, geobox, adapter), FMASK: "nearest"},
                 fail_on_error=True,
                 progress=_progress() if progress and chunks is None else None,
             )
@@ -314,6 +380,12 @@ def _overlapping(items: list[pystac.Item], geobox: GeoBox) -> list[pystac.Item]:
         for i in items
         if i.geometry is None or Geometry(i.geometry, "EPSG:4326").intersects(extent)
     ]
+    if keep and len(keep) < len(items):
+        gone = [i.id for i in items if i not in keep]
+        log.warning(
+            "%d of %d items do not overlap the area loaded and are not read: %s",
+            len(gone), len(items), ", ".join(gone[:5]) + (" ..." if len(gone) > 5 else ""),
+        )  # fmt: skip
     if not keep:
         w, s, e, n = extent.boundingbox
         raise InvalidRegionError(

@@ -160,8 +160,9 @@ def _read_layer(
                     out_dtype=dst.dtype,
                 )
                 src_nodata = src.nodata
-        except rasterio.errors.RasterioError as exc:
-            raise read_failure(str(exc), href) from exc
+        except (rasterio.errors.RasterioError, AssertionError, OSError) as exc:
+            # (from None: the chain quotes the href unredacted; read_failure keeps its causes)
+            raise read_failure(str(exc), href, exc) from None
         if src_nodata is not None and not _same_nodata(src_nodata, fill):
             pix[_missing(pix, src_nodata)] = fill  # odc-stac remaps the file's nodata
         part = dst[dy, dx]

@@ -34,6 +34,11 @@ class MissingAssetError(HlsmapError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class InconsistentItemError(HlsmapError, ValueError):
+    """A STAC item whose metadata contradicts itself (its ``proj:epsg`` puts it elsewhere than
+    its footprint)."""
+
+
 class EmptySearchError(HlsmapError, LookupError):
     """A search found no items."""
 

@@ -11,6 +11,7 @@ before anything is searched or started.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -71,40 +72,50 @@ def _period_names(cfg: MapConfig) -> list[str]:
 
 
 def check_model(cfg: MapConfig) -> Any:
-    """Load the model (weights included) and check every sensor of the run provides its bands.
+    """Load the model (weights included) and check the run has a sensor that can feed it.
 
     Loading it all here, in the run's own process, means a corrupt or truncated model fails
-    in seconds, before any search or cluster, not in every worker after both.
+    in seconds, before any search or cluster, not in every worker after both. Sensors that
+    lack one of the model's bands (HLS L30 for Dynamic World) are searched, counted and
+    skipped (:mod:`hlsmap.inference.contract`); a run left with none fails here.
 
     Raises:
         ModelError: the model folder is missing, not a model, or corrupt.
-        ConfigError: a sensor lacks one of the model's bands.
+        ConfigError: no sensor of the run provides the model's bands.
     """
-    from hlsmap.errors import ConfigError
+    from hlsmap.inference.contract import usable_sensors
     from hlsmap.model import load_model
-    from hlsmap.sensors import get_sensor
 
     _, meta = load_model(cfg.model)
-    for name in cfg.sensors:
-        sensor = get_sensor(name)
-        missing = [b for b in meta.bands if b not in sensor.bands]
-        if missing:
-            raise ConfigError(
-                f"the model needs band(s) {', '.join(missing)} that sensor {sensor.name} does not "
-                f"provide (it has {', '.join(sensor.bands)}); drop {sensor.name} from --sensors "
-                "or use a model trained on the bands every sensor has"
-            )
+    usable_sensors(meta, cfg.sensors, model=f"model {cfg.model}")
     return meta
 
 
+def with_model_defaults(cfg: MapConfig, meta: Any) -> MapConfig:
+    """``cfg`` with the model's grid resolution and halo where ``cfg`` leaves them ``None``.
+
+    Raises:
+        ConfigError: a resolution coarser than the model's that is not a multiple of it.
+    """
+    from hlsmap.inference.contract import grid_factor, run_halo
+
+    res = float(cfg.resolution if cfg.resolution is not None else meta.resolution)
+    k = grid_factor(res, meta.resolution)
+    halo = cfg.halo if cfg.halo is not None else run_halo(meta, k)
+    return dataclasses.replace(cfg, resolution=res, halo=halo)
+
+
 def plan_map(cfg: MapConfig) -> MapPlan:
-    """Search the catalog and size the run; reads no pixels."""
+    """Search the catalog and size the run; reads no pixels (the model's metadata only)."""
     from odc.geo.geom import Geometry
 
     from hlsmap.inference.runner import tile_grid
+    from hlsmap.model import read_metadata
     from hlsmap.search import search
     from hlsmap.sensors import sensor_for_collection
 
+    cfg = with_model_defaults(cfg, read_metadata(cfg.model))
+    assert cfg.resolution is not None
     region = cfg.region
     geobox = region.geobox(resolution=cfg.resolution)
     grid = tile_grid(geobox, cfg.tile_size)
@@ -202,7 +213,7 @@ def _season_windows(cfg: MapConfig, items: list[Any], region: Any) -> Any:
     from hlsmap.cube import load_cube
 
     # Regional greenness needs no detail: 8x coarser pixels read the COG overviews.
-    coarse = load_cube(items, region=region, resolution=cfg.resolution * 8)
+    coarse = load_cube(items, region=region, resolution=(cfg.resolution or 30.0) * 8)
     return detect_seasons(coarse)
 
 
@@ -221,6 +232,7 @@ def _run_config(cfg: MapConfig) -> Any:
             save_predictions=cfg.save_predictions,
             runtime=cfg.runtime,
             compute_dtype=PRECISIONS[cfg.precision],
+            strict=cfg.strict,
         ),
         scheme="v1",  # products are remapped to v2 when written
         n_workers=cfg.n_workers,
@@ -276,7 +288,8 @@ def _run_map_locked(cfg: MapConfig, out: Path, client: Any, progress: bool) -> M
 
     start = time.perf_counter()
     remove_stale_temps(out)  # what killed writes left; ours alone: we hold the lock
-    check_model(cfg)
+    meta = check_model(cfg)
+    cfg = with_model_defaults(cfg, meta)
     cfg.write(out / "run-config.json")
     plan = plan_map(cfg)
     write_plan(plan, out)
@@ -290,6 +303,13 @@ def _run_map_locked(cfg: MapConfig, out: Path, client: Any, progress: bool) -> M
         "hlsmap:rule": cfg.rule,
         "hlsmap:min_valid": cfg.min_valid,
         "hlsmap:balance": cfg.balance,
+        "hlsmap:model": {
+            "architecture": meta.architecture,
+            "resolution": meta.resolution,
+            "bands": list(meta.bands),
+            "license": meta.provenance.get("license"),
+            "citation": meta.provenance.get("citation"),
+        },
     }
     products: dict[str, Any] = {}
     pixel_obs, failed = 0, 0
@@ -321,7 +341,9 @@ def _run_map_locked(cfg: MapConfig, out: Path, client: Any, progress: bool) -> M
                 f"every tile of {year} failed; the first said: {reason}. The run log is "
                 f"{work / 'run.log'}; fix the cause and rerun (finished tiles are kept)"
             )
-        year_props = {**props, "hlsmap:year": year}
+        # granules used and skipped per sensor (L30 cannot feed Dynamic World)
+        year_props = {**props, "hlsmap:year": year, "hlsmap:sensors": result.sensors}
+        year_props.update(stac.dropped_granules_properties(result.dropped_granules))
         if result.failed:  # the STAC items say where the maps have no data, and why
             year_props["hlsmap:missing_tiles"] = _missing_tiles(result)
         made = _products(out, result, periods, plan.geobox, cfg, year_props)

@@ -58,8 +58,11 @@ class MapConfig:
         balance: ``month`` (every calendar month weighs the same in a period's consensus:
             the default, see :mod:`hlsmap.consensus`) or ``none`` (every observation the same).
         scheme: ``v1`` (10 classes) or ``v2`` (Impact Observatory's 9 classes, rangeland).
-        tile_size / halo: the tiling of the output grid (pixels).
-        resolution: output pixel size in metres.
+        tile_size / halo: the tiling of the output grid (pixels); ``halo=None``: the model's
+            receptive field (:attr:`hlsmap.model.ModelMetadata.halo`).
+        resolution: output pixel size in metres; ``None``: the model's own (30 m for the
+            U-Net, 10 m for Dynamic World). A multiple of the model's runs the model on its
+            own grid and aggregates each observation by mode (Dynamic World on HLS's 30 m).
         scheduler: address of an existing Dask scheduler.
         n_workers: worker processes of the local cluster.
         save_predictions: keep per-observation predictions per tile
@@ -68,6 +71,8 @@ class MapConfig:
             exported to OpenVINO: the fastest CPU kernel, ``pip install 'hlsmap[openvino]'``).
         precision: ``f32`` or ``bf16`` (bfloat16 compute: GPUs, or CPUs with bf16 units on
             the openvino runtime).
+        strict: a granule that cannot be read fails its tile instead of being skipped (and
+            listed as ``hlsmap:dropped_granules`` in the products' STAC items).
     """
 
     year: int
@@ -88,13 +93,14 @@ class MapConfig:
     balance: str = "month"
     scheme: str = "v1"
     tile_size: int = 512
-    halo: int = 32
-    resolution: float = 30.0
+    halo: int | None = None
+    resolution: float | None = None
     scheduler: str | None = None
     n_workers: int | None = None
     save_predictions: bool = False
     runtime: str = "jax"
     precision: str = "f32"
+    strict: bool = False
     grid: Any = None
 
     def __post_init__(self) -> None:
@@ -162,7 +168,8 @@ _NUMBER = ("max_cloud", "mmu_ha", "resolution")
 _BOOL = ("detect_seasons", "change", "save_predictions")
 _STR = ("model", "out", "geojson", "tile", "source", "rule", "balance", "scheme", "scheduler",
         "runtime", "precision")  # fmt: skip
-_OPTIONAL = ("bbox", "geojson", "tile", "max_cloud", "scheduler", "n_workers", "grid")
+_OPTIONAL = ("bbox", "geojson", "tile", "max_cloud", "scheduler", "n_workers", "grid", "halo",
+             "resolution")  # fmt: skip
 
 
 def _bad(name: str, value: Any, what: str) -> ConfigError:
@@ -209,7 +216,7 @@ def _check_ranges(cfg: MapConfig) -> None:
         v = getattr(cfg, name)
         if v is not None and v < low:
             raise ConfigError(f"{name} must be at least {low}, got {v}")
-    if cfg.resolution <= 0:
+    if cfg.resolution is not None and cfg.resolution <= 0:
         raise ConfigError(f"resolution must be a positive number of metres, got {cfg.resolution}")
     if cfg.mmu_ha < 0:
         raise ConfigError(f"mmu_ha must be >= 0 hectares, got {cfg.mmu_ha}")

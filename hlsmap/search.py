@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,10 @@ from hlsmap.errors import (
     RemoteError,
     UnknownCollectionError,
 )
+from hlsmap.redact import redact
 from hlsmap.region import Region
+
+log = logging.getLogger("hlsmap.search")
 
 PC_STAC_URL = "https://planetarycomputer.microsoft.com/api/stac/v1"
 NASA_STAC_URL = "https://cmr.earthdata.nasa.gov/stac/LPCLOUD"
@@ -172,9 +176,9 @@ def _open_client(url: str) -> Any:
         return Client.open(url, stac_io=StacApiIO(max_retries=_retry(), timeout=60))
     except Exception as exc:
         raise RemoteError(
-            f"could not open the STAC API at {url}: {exc}. Check the URL and your connection, "
-            "or try again later"
-        ) from exc
+            f"could not open the STAC API at {redact(url)}: {redact(exc)}. Check the URL and "
+            "your connection, or try again later"
+        ) from None  # (the cause quotes the URL unredacted)
 
 
 def _collections_for(
@@ -224,7 +228,9 @@ def _fetch_json(href: str) -> Any:
         response.raise_for_status()
         return response.json()
     except Exception as exc:
-        raise RemoteError(f"could not read {href} after retries: {exc}") from exc
+        raise RemoteError(
+            f"could not read {redact(href)} after retries: {redact(exc)}"
+        ) from None  # (the cause quotes the URL unredacted)
 
 
 def _read_file_items(href: str) -> list[pystac.Item]:
@@ -252,6 +258,36 @@ def _item_tile(item: pystac.Item) -> str | None:
     return None
 
 
+def _misses(item: pystac.Item, region: Region | None) -> bool:
+    """Whether the item's footprint misses the region."""
+    if region is None or item.geometry is None:
+        return False
+    from shapely.geometry import shape
+
+    return not shape(item.geometry).intersects(region.geometry)
+
+
+def _report_misses(
+    found: list[pystac.Item],
+    region: Region | None,
+    src: Source,
+    dropped: list[tuple[str, str]] | None,
+) -> None:
+    """Drop (in place) the items whose footprint misses the region, counting and logging them."""
+    gone = [i for i in found if _misses(i, region)]
+    if not gone:
+        return
+    keep = [i for i in found if not _misses(i, region)]
+    found[:] = keep
+    assert region is not None
+    reason = f"its footprint misses the region {tuple(round(v, 4) for v in region.bbox)}"
+    if dropped is not None:
+        dropped.extend((i.id, reason) for i in gone)
+    ids = ", ".join(i.id for i in gone[:5]) + (" ..." if len(gone) > 5 else "")
+    level = logging.WARNING if src.kind == "api" else logging.INFO
+    log.log(level, "%d item(s) from %s dropped: %s: %s", len(gone), redact(src.href), reason, ids)
+
+
 def _matches(
     item: pystac.Item,
     region: Region | None,
@@ -274,12 +310,7 @@ def _matches(
         for k, v in properties.items():
             if item.properties.get(k) != v:
                 return False
-    if region is not None and item.geometry is not None:
-        from shapely.geometry import shape
-
-        if not shape(item.geometry).intersects(region.geometry):
-            return False
-    return True
+    return True  # (the region: _report_misses, which counts what it drops)
 
 
 def search(
@@ -292,6 +323,7 @@ def search(
     max_cloud: float | None = None,
     properties: dict[str, Any] | None = None,
     max_items: int | None = None,
+    dropped: list[tuple[str, str]] | None = None,
 ) -> list[pystac.Item]:
     """Find the observations of ``sensors`` over a region and period.
 
@@ -307,6 +339,10 @@ def search(
             without one, except from a server with the query extension but not filter).
         properties: keep items whose properties equal these values.
         max_items: stop after this many items (``None``: all).
+        dropped: a list to append ``(item id, reason)`` to for each item the source returned
+            that is not used because its footprint misses the region (a server that matched
+            it by its bbox, a static catalog's other areas); they are also counted in a log
+            line (a warning when an API returned them: it was asked for the region).
 
     Returns:
         Items sorted by datetime, then id. Each keeps its collection id, from which
@@ -334,6 +370,7 @@ def search(
     else:
         found = _search_api(src, region, start, end, sensors, max_cloud, max_items)
     found = [i for i in found if _matches(i, region, start, end, max_cloud, tile, properties)]
+    _report_misses(found, region, src, dropped)
     found.sort(key=lambda i: (i.datetime or start, i.id))
     if max_items is not None:
         found = found[:max_items]
@@ -341,8 +378,9 @@ def search(
         where = f"bbox {tuple(round(v, 4) for v in region.bbox)}" if region else "anywhere"
         clouds = f" with cloud cover <= {max_cloud}%" if max_cloud is not None else ""
         raise EmptySearchError(
-            f"no {'/'.join(sensors)} items in {src.href} for {where} between {start.date()} and "
-            f"{end.date()}{clouds}; widen the dates, the region or the cloud limit"
+            f"no {'/'.join(sensors)} items in {redact(src.href)} for {where} between "
+            f"{start.date()} and {end.date()}{clouds}; widen the dates, the region or the "
+            "cloud limit"
         )
     return found
 
@@ -378,7 +416,9 @@ def _search_api(
         try:
             available = [c.id for c in client.get_collections()]
         except Exception as exc:
-            raise RemoteError(f"could not list the collections of {src.href}: {exc}") from exc
+            raise RemoteError(
+                f"could not list the collections of {redact(src.href)}: {redact(exc)}"
+            ) from None
     collections = _collections_for(sensors, src.provider, available)
     kwargs: dict[str, Any] = {
         "collections": list(collections),
@@ -400,6 +440,6 @@ def _search_api(
         return list(client.search(**kwargs).items())
     except Exception as exc:
         raise RemoteError(
-            f"item search at {src.href} failed after retries: {exc}. The server may be down or "
-            "overloaded; try again later"
-        ) from exc
+            f"item search at {redact(src.href)} failed after retries: {redact(exc)}. The server "
+            "may be down or overloaded; try again later"
+        ) from None

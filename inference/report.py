@@ -39,6 +39,7 @@ def write_run_report(result: RunResult) -> Path:
             for k, v in sorted(result.failed.items())
         ],
         "pixel_observations": result.pixel_observations,
+        "sensors": result.sensors,
         "seconds": round(result.seconds, 3),
     }
     return write_text(result.out_dir / "run-report.json", json.dumps(doc, indent=2) + "\n")

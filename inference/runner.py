@@ -31,6 +31,7 @@ import numpy as np
 
 from hlsmap.errors import ConfigError, HlsmapError, OutputError
 from hlsmap.inference.cluster import open_client
+from hlsmap.inference.granules import dropped_summary
 from hlsmap.inference.mosaic import write_mosaics
 from hlsmap.inference.report import log_event, write_run_report
 from hlsmap.inference.resume import model_fingerprint, plan_resume, tile_key
@@ -40,6 +41,7 @@ from hlsmap.inference.tasks import (
     TileTask,
     run_tile,
 )
+from hlsmap.redact import redact
 
 log = logging.getLogger("hlsmap.inference")
 
@@ -50,8 +52,10 @@ class RunConfig:
 
     Attributes:
         tile_size: side of a tile of the output grid, in pixels.
-        halo: context pixels loaded around each tile (>= the model's receptive field radius
-            keeps tile borders seamless).
+        halo: context pixels (output grid) loaded around each tile; ``None`` (default): the
+            model's receptive field (:attr:`hlsmap.model.ModelMetadata.halo`: 32 for the U-Net,
+            22 for Dynamic World), which keeps tile borders seamless. Rounded up to the
+            model's alignment.
         options: how each tile is processed (window, batch, consensus rule, retries...).
         scheme: class scheme of the class COGs (``"v1"`` or ``"v2"``).
         n_workers: worker processes of the default ``LocalCluster`` (default 1: one process
@@ -62,7 +66,7 @@ class RunConfig:
     """
 
     tile_size: int = 512
-    halo: int = 32
+    halo: int | None = None
     options: TileOptions = field(default_factory=TileOptions)
     scheme: str = "v1"
     n_workers: int | None = None
@@ -74,7 +78,7 @@ class RunConfig:
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise ConfigError(f"{name} must be a whole number >= 1, got {v!r}")
-        if self.halo < 0:
+        if self.halo is not None and self.halo < 0:
             raise ConfigError(f"halo must be >= 0 pixels, got {self.halo}")
         _check_options(self.options)
 
@@ -109,6 +113,10 @@ class RunResult:
     """The run's tile tasks (for :class:`hlsmap.inference.mosaic.TileMosaic`)."""
     recomputed: dict[str, int] = field(default_factory=dict)
     """Tiles whose old file was made from other inputs, by reason (``"model changed": 4``)."""
+    sensors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Granules per sensor, used and skipped because the model cannot read that sensor:
+    ``{"S30": {"used": 80, "skipped": 0}, "L30": {"used": 0, "skipped": 40, "reason": ...}}``
+    (:func:`hlsmap.inference.contract.sensor_usage`)."""
 
     def resume_summary(self) -> str:
         """One line: tiles reused vs computed, and why tiles were computed again."""
@@ -126,6 +134,12 @@ class RunResult:
     def skipped(self) -> int:
         """Tiles that were already done (resumed run)."""
         return sum(r.skipped for r in self.reports)
+
+    @property
+    def dropped_granules(self) -> list[dict[str, Any]]:
+        """The granules that could not be read and were skipped, per tile (``"tile"`` added),
+        resumed tiles included: their observations are missing from the maps."""
+        return [{**d, "tile": list(r.index)} for r in self.reports for d in r.dropped_granules]
 
     @property
     def n_observations(self) -> int:
@@ -177,22 +191,25 @@ def plan_tasks(
     config: RunConfig,
 ) -> list[TileTask]:
     """One :class:`TileTask` per tile of ``geobox``; tile files go to ``out_dir/tiles``."""
+    from hlsmap.model import read_metadata
+
     grid = tile_grid(geobox, config.tile_size)
     tiles_dir = Path(out_dir) / "tiles"
     model_id = model_fingerprint(model_dir)
+    factor, halo = model_tiling(read_metadata(model_dir), geobox, config)
     tasks = []
     for iy in range(grid.shape[0]):
         for ix in range(grid.shape[1]):
             tile_gb = grid[iy, ix]
-            tile_items = _items_for(items, tile_gb.pad(config.halo))
+            tile_items = _items_for(items, tile_gb.pad(halo))
             key = tile_key(model_id=model_id, items=tile_items, periods=periods,
-                           options=config.options, geobox=tile_gb, halo=config.halo,
+                           options=config.options, geobox=tile_gb, halo=halo,
                            tile_side=config.tile_size)  # fmt: skip
             tasks.append(
                 TileTask(
                     index=(iy, ix),
                     geobox=tile_gb,
-                    halo=config.halo,
+                    halo=halo,
                     items=tile_items,
                     out_path=str(tiles_dir / f"tile_{iy:04d}_{ix:04d}.npz"),
                     model_dir=str(model_dir),
@@ -200,9 +217,38 @@ def plan_tasks(
                     options=config.options,
                     tile_side=config.tile_size,
                     key=key,
+                    factor=factor,
                 )
             )
     return tasks
+
+
+def model_tiling(meta: Any, geobox: Any, config: RunConfig) -> tuple[int, int]:
+    """``(factor, halo)``: model pixels per output pixel, and the halo in output pixels.
+
+    The halo is the model's receptive field unless the config gives one; either way it is
+    rounded up so that every tile and halo edge falls on the model's alignment (Dynamic World
+    halves its grid once: windows cut at odd offsets would see another half-size grid).
+
+    Raises:
+        ConfigError: the output resolution is coarser than the model's but not a multiple of
+            it, or the tile size breaks the model's alignment.
+    """
+    import math
+
+    from hlsmap.inference.contract import grid_factor, run_halo
+
+    factor = grid_factor(abs(float(geobox.resolution.x)), meta.resolution)
+    align = int(meta.alignment)
+    # output pixels whose model-grid side is a multiple of the alignment
+    step = align // math.gcd(align, factor)
+    if config.tile_size % step:
+        raise ConfigError(
+            f"tile size {config.tile_size} px breaks the model's {align}-pixel alignment;"
+            f" use a multiple of {step} (e.g. {config.tile_size + step - config.tile_size % step})"
+        )
+    halo = run_halo(meta, factor) if config.halo is None else int(config.halo)
+    return factor, -(-halo // step) * step
 
 
 def _open_client(client: Any, config: RunConfig) -> tuple[Any, list[Any]]:
@@ -214,10 +260,11 @@ def _save_model_if_needed(model: Any, out_dir: Path) -> str:
     """A model directory for the workers: the given path, or ``(net, meta)`` saved once."""
     if isinstance(model, str | os.PathLike):
         from hlsmap.model import load_model
+        from hlsmap.model.zoo import resolve_known
 
         # fail here, before any cluster starts, with a clear ModelError (corrupt weights too)
         load_model(model)
-        return str(Path(model).resolve())
+        return str(resolve_known(model).resolve())  # a known model's name: its cached copy
     try:
         net, meta = model
     except (TypeError, ValueError):
@@ -272,6 +319,7 @@ def run_region(
     with out_lock(out):
         _remove_leftovers(out)
         model_dir = _save_model_if_needed(model, out)
+        items, sensors = _readable_items(items, model_dir)
         start = time.perf_counter()
         tasks = plan_tasks(items, geobox, model_dir, out, periods, config)
         (out / "tiles").mkdir(exist_ok=True)
@@ -280,14 +328,40 @@ def run_region(
         if mosaic:
             mosaics = write_mosaics(tasks, geobox, out, [p.name for p in periods], config.scheme)
         result = RunResult(out, len(tasks), reports, failed, mosaics,
-                           time.perf_counter() - start, tasks, recomputed)  # fmt: skip
+                           time.perf_counter() - start, tasks, recomputed, sensors)  # fmt: skip
         log_event(out, {"event": "run", "tiles": len(tasks), "skipped": result.skipped,
                          "recomputed": recomputed, "failed": len(failed),
                          "missing_tiles": [list(k) for k in sorted(failed)],
                          "seconds": round(result.seconds, 3),
-                         "pixel_observations": result.pixel_observations})  # fmt: skip
+                         "pixel_observations": result.pixel_observations,
+                         "dropped_granules": len(result.dropped_granules),
+                         "sensors": sensors})  # fmt: skip
         write_run_report(result)
     return result
+
+
+def _readable_items(
+    items: Sequence[Any], model_dir: str
+) -> tuple[list[Any], dict[str, dict[str, Any]]]:
+    """The items the model can read, and per sensor the granules used and skipped (logged).
+
+    Raises:
+        ConfigError: granules were found, but none of a sensor the model reads.
+    """
+    from hlsmap.inference.contract import sensor_usage, split_items
+    from hlsmap.model import read_metadata
+
+    meta = read_metadata(model_dir)
+    used, unusable = split_items(items, meta)
+    for sensor, info in unusable.items():
+        log.warning("%d %s granule(s) skipped: %s", info["granules"], sensor, info["reason"])
+    if items and not used:
+        why = "; ".join(info["reason"] for info in unusable.values())
+        raise ConfigError(
+            f"none of the {len(items)} granule(s) found can feed the model ({why}); search a"
+            " sensor that has its bands (see `hlsmap sensors`) or use another model"
+        )
+    return used, sensor_usage(used, unusable)
 
 
 def _remove_leftovers(out: Path) -> None:
@@ -333,7 +407,10 @@ def _execute(
             except Exception as exc:
                 # TileFailedError (reads kept failing) or a worker-side bug: the other tiles
                 # still complete, the run reports this one missing and a rerun retries it
-                failed[task.index] = str(exc) if isinstance(exc, HlsmapError) else repr(exc)
+                # (redact: a read error quotes the href, a signed one included)
+                failed[task.index] = (
+                    redact(exc) if isinstance(exc, HlsmapError) else redact(repr(exc))
+                )
                 log_event(out, {"event": "tile", "index": task.index, "status": "failed",
                                  "error": failed[task.index]})  # fmt: skip
                 log.error("tile %s failed: %s", task.index, failed[task.index])
@@ -341,6 +418,9 @@ def _execute(
                 continue
             reports.append(rep)
             log_event(out, {"event": "tile", "status": "done", **json.loads(rep.to_json())})
+            if rep.dropped_granules:
+                log.warning("tile %s: %s were skipped (see run.log)", task.index,
+                            dropped_summary(rep.dropped_granules))  # fmt: skip
             bar.advance(rep)
     except KeyboardInterrupt:
         done = len(reports)
@@ -371,7 +451,7 @@ def predict_region(
     *,
     sensors: Sequence[str] = ("L30", "S30"),
     max_cloud: float | None = None,
-    resolution: float = 30.0,
+    resolution: float | None = None,
     crs: str | None = None,
     config: RunConfig | None = None,
     client: Any = None,
@@ -387,7 +467,7 @@ def predict_region(
         model, out_dir, periods, config, client, progress: as for :func:`run_region`.
         sensors: sensors to search.
         max_cloud: skip granules with more cloud cover (percent).
-        resolution: output pixel size in metres.
+        resolution: output pixel size in metres (default: the model's).
         crs: output CRS (default: the region's UTM zone).
     """
     from hlsmap.search import search
@@ -397,7 +477,14 @@ def predict_region(
     if isinstance(model, str | os.PathLike):
         from hlsmap.model import load_model
 
-        load_model(model)  # a corrupt model fails here, before any search or cluster
+        _, meta = load_model(model)  # a corrupt model fails here, before any search or cluster
+    else:
+        meta = model[1]
+    if resolution is None:
+        resolution = float(meta.resolution)
+    from hlsmap.inference.contract import usable_sensors
+
+    usable_sensors(meta, sensors, model=f"model {model}" if isinstance(model, str) else "the model")
     start = min(p.start for p in periods)
     end = max(p.end for p in periods) - np.timedelta64(1, "D")  # periods end exclusive
     items = search(

@@ -13,7 +13,6 @@ Memory is bounded by the tile: observations are loaded and predicted in batches 
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import os
@@ -28,7 +27,9 @@ from typing import Any
 import numpy as np
 
 from hlsmap.errors import CorruptRasterError, RemoteError, TileFailedError
-from hlsmap.inference.predict import FILL_FMASK, FMASK_INVALID_BITS
+from hlsmap.inference.batch_reads import _read_batch as _read_batch  # (tests import it here)
+from hlsmap.inference.granules import GranuleGuard, dropped_summary
+from hlsmap.redact import redact
 
 log = logging.getLogger("hlsmap.inference")
 
@@ -76,6 +77,8 @@ class TileOptions:
             :mod:`hlsmap.predictions` store beside the tile file (``tile_*.predictions.zarr``),
             for ``hlsmap consensus`` / ``hlsmap alerts`` later (uint8: 10 bytes per pixel and
             observation).
+        strict: a granule that cannot be read fails its tile (after the retries) instead of
+            being skipped (see :mod:`hlsmap.inference.granules`).
     """
 
     window: int | None = None
@@ -94,6 +97,7 @@ class TileOptions:
     reader: str = "auto"
     loader: Callable[..., Any] | None = None
     save_predictions: bool = False
+    strict: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,9 @@ class TileTask:
             ``options.window=None`` every tile runs in one window of ``tile_side + 2 * halo``.
         key: the tile's resume key (:func:`hlsmap.inference.resume.tile_key`), stored in the
             tile file; empty: the file is reused whatever made it (as before resume keys).
+        factor: model pixels per output pixel along each axis (1: the model runs on the
+            output grid; 3: a 10 m model making 30 m maps, its predictions aggregated by mode,
+            see :mod:`hlsmap.inference.contract`). ``halo`` stays in output pixels.
     """
 
     index: tuple[int, int]
@@ -125,11 +132,17 @@ class TileTask:
     options: TileOptions = field(default_factory=TileOptions)
     tile_side: int = 0
     key: dict[str, str] = field(default_factory=dict)
+    factor: int = 1
 
 
 @dataclass
 class TileReport:
-    """What one tile task did (also stored inside the tile file, so resumed runs report it)."""
+    """What one tile task did (also stored inside the tile file, so resumed runs report it).
+
+    ``dropped_granules``: the granules that could not be read and were skipped, each
+    ``{"item", "collection", "reason"}`` (the reason names the file and the cause, URLs
+    redacted); their observations are missing from the tile's maps.
+    """
 
     index: tuple[int, int]
     shape: tuple[int, int]
@@ -142,6 +155,7 @@ class TileReport:
     write_s: float = 0.0
     attempts: int = 1
     skipped: bool = False
+    dropped_granules: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def pixel_observations(self) -> int:
@@ -269,44 +283,50 @@ def run_tile(task: TileTask) -> TileReport:
             return _run_tile_once(task, attempt)
         except READ_ERRORS as exc:
             last = exc
-            log.warning("tile %s: read failed (attempt %d): %s", task.index, attempt, exc)
+            log.warning("tile %s: read failed (attempt %d): %s", task.index, attempt, redact(exc))
             if attempt <= opts.retries:
                 time.sleep(opts.retry_wait * 2 ** (attempt - 1))
     raise TileFailedError(
-        f"tile {task.index} failed after {opts.retries + 1} attempts: {last}. Its inputs could "
-        "not be read; check the files/URLs and rerun: finished tiles are kept and skipped"
+        f"tile {task.index} failed after {opts.retries + 1} attempts: {redact(last)}. Its inputs "
+        "could not be read; check the files/URLs and rerun: finished tiles are kept and skipped"
     ) from None  # the cause's rasterio objects do not always pickle back from a worker
 
 
 def _run_tile_once(task: TileTask, attempt: int) -> TileReport:
     from hlsmap.consensus import ConsensusAccumulator
+    from hlsmap.inference.contract import aggregate_mode
     from hlsmap.items import items_from_dicts
 
     start = time.perf_counter()
     opts = task.options
     shape = (int(task.geobox.shape[0]), int(task.geobox.shape[1]))
-    h = task.halo
+    h, k = task.halo, task.factor
     # every full tile of a run has the same haloed side: one compiled window shape
-    side = opts.window or (task.tile_side or max(shape)) + 2 * h
+    side = opts.window or ((task.tile_side or max(shape)) + 2 * h) * k
     predictor, meta = get_predictor(task.model_dir, opts, side)
     report = TileReport(index=task.index, shape=shape, attempts=attempt)
     acc = ConsensusAccumulator(
         shape, list(task.periods), rule=opts.rule, min_valid=opts.min_valid, balance=opts.balance
     )
-    crop = (slice(h, h + shape[0]), slice(h, h + shape[1]))
+    crop = (slice(h * k, (h + shape[0]) * k), slice(h * k, (h + shape[1]) * k))
     writer = None
     if opts.save_predictions:
         from hlsmap.predictions import PredictionWriter
 
         # written (atomically) before the tile file, which marks the tile as done
         writer = PredictionWriter(predictions_path(task.out_path), task.geobox)
+    guard = GranuleGuard(opts.retries, opts.retry_wait, report.dropped_granules, str(task.index))
     if task.items:
         # tasks share a worker process, one thread each: pystac's first parse is not
         # thread-safe (see hlsmap.items)
         items = items_from_dicts(task.items)
         geobox = task.geobox.pad(h)
+        if k > 1:  # the model's finer grid over the same footprint
+            geobox = geobox.zoom_out(1 / k)
         batches = observation_batches(items, opts.time_batch)
-        reads = _prefetched(batches, lambda b: _read_batch(opts, b, geobox, meta.bands), opts)
+        reads = _prefetched(
+            batches, lambda b: _read_batch(opts, b, geobox, meta.bands, guard), opts
+        )
         while True:
             t0 = time.perf_counter()
             got = next(reads, None)
@@ -315,17 +335,28 @@ def _run_tile_once(task: TileTask, attempt: int) -> TileReport:
             (bands, fmask, sensors, times), busy = got
             t1 = time.perf_counter()
             report.read_busy_s += busy
+            if not sensors:  # every granule of the batch was skipped
+                continue
             preds = predictor.predict_observations(bands, fmask, sensors, times, crop=crop)
             t2 = time.perf_counter()
             for p in preds:
-                acc.update(p.probs, p.valid, p.observed, p.time)
+                probs, valid, observed = p.probs, p.valid, p.observed
+                if k > 1:
+                    probs, valid, observed = aggregate_mode(probs, valid, observed, k)
+                acc.update(probs, valid, observed, p.time)
                 if writer is not None:
-                    writer.append(p.probs, p.valid, p.observed, p.time, sensor=p.sensor)
+                    writer.append(probs, valid, observed, p.time, sensor=p.sensor)
             t3 = time.perf_counter()
             report.read_s += t1 - t0
             report.predict_s += t2 - t1
             report.consensus_s += t3 - t2
             report.n_observations += len(preds)
+    if report.dropped_granules and report.n_observations < opts.min_valid:
+        raise TileFailedError(
+            f"tile {task.index}: {dropped_summary(report.dropped_granules)} could not be read "
+            f"and were skipped, leaving {report.n_observations} observation(s), fewer than "
+            f"min_valid={opts.min_valid}; fix or drop those granules and rerun"
+        )
     if writer is not None and writer.count:
         writer.close()
     t0 = time.perf_counter()
@@ -425,78 +456,3 @@ def observation_batches(items: Sequence[Any], size: int) -> list[list[Any]]:
     return [
         [item for k in keys[s : s + size] for item in groups[k]] for s in range(0, len(keys), size)
     ]
-
-
-def _read_batch(
-    opts: TileOptions, items: list[Any], geobox: Any, bands: Sequence[str]
-) -> tuple[np.ndarray, np.ndarray, list[str], list[Any]]:
-    """Load a batch of observations eagerly: (T, H, W, C) int16, (T, H, W) fmask, sensors, times.
-
-    With ``opts.fmask_first`` the Fmask layers are read first and the reflectance bands only
-    of observations with at least one clear pixel on the tile: an observation that is all
-    cloud, shadow or fill gives no valid pixel whatever its bands say, so reading them is
-    waste (HLS granules are mostly cloudy somewhere, and a tile is small). Its bands come
-    back as zeros (not the -9999 fill), so it still counts as *observed* (cloud_share) and
-    never as valid - what the full read gives, up to pixels whose Fmask is set but whose
-    bands are fill.
-    """
-    from hlsmap.cube import load_cube, read_errors
-
-    loader = opts.loader or functools.partial(load_cube, reader=opts.reader)
-    if not opts.fmask_first:
-        return _read_all(loader, items, geobox, bands)
-    with read_errors():
-        qa = loader(items, geobox=geobox, bands=(), chunks=None)
-    fmask = np.asarray(qa["fmask"].values, np.uint8)
-    sensors = [str(s) for s in np.atleast_1d(qa["sensor"].values)]
-    times = list(np.atleast_1d(qa["time"].values))
-    clear = (fmask != FILL_FMASK) & ((fmask & FMASK_INVALID_BITS) == 0)
-    useful = np.flatnonzero(clear.reshape(len(times), -1).any(axis=1))
-    stack = np.zeros((*fmask.shape, len(bands)), np.int16)
-    wanted = _items_of(items, [(sensors[t], times[t]) for t in useful])
-    if wanted:
-        with read_errors():
-            cube = loader(wanted, geobox=geobox, bands=tuple(bands), chunks=None, fmask=False)
-        got = list(zip(map(str, np.atleast_1d(cube["sensor"].values)),
-                       np.atleast_1d(cube["time"].values), strict=True))  # fmt: skip
-        if got != [(sensors[t], times[t]) for t in useful]:
-            return _read_all(loader, items, geobox, bands)  # an unexpected grouping: read all
-        for c, band in enumerate(bands):  # straight into place: no (T, H, W, C) temporary
-            stack[useful, ..., c] = cube[band].values
-    return stack, fmask, sensors, times
-
-
-def _read_all(
-    loader: Callable[..., Any], items: list[Any], geobox: Any, bands: Sequence[str]
-) -> tuple[np.ndarray, np.ndarray, list[str], list[Any]]:
-    from hlsmap.cube import read_errors
-
-    with read_errors():
-        cube = loader(items, geobox=geobox, bands=tuple(bands), chunks=None)
-    stack = np.stack([np.asarray(cube[b].values, np.int16) for b in bands], axis=-1)
-    fmask = np.asarray(cube["fmask"].values, np.uint8)
-    sensors = [str(s) for s in np.atleast_1d(cube["sensor"].values)]
-    times = list(np.atleast_1d(cube["time"].values))
-    return stack, fmask, sensors, times
-
-
-def _items_of(items: list[Any], observations: list[tuple[str, Any]]) -> list[Any]:
-    """The items that make up the given (sensor, time) observations of a loaded cube.
-
-    An observation fuses the granules of one sensor on one solar day; its time is one of
-    theirs, so an item belongs to the observation of its sensor less than a day away (passes
-    of one sensor over a place are at least a day apart).
-    """
-    from hlsmap.sensors import sensor_for_collection
-
-    day = np.timedelta64(1, "D")
-    keep = []
-    for item in items:
-        if item.datetime is None:  # a range-only item: keep it (a mismatch reads everything)
-            keep.append(item)
-            continue
-        name = sensor_for_collection(item.collection_id or "").name
-        when = np.datetime64(item.datetime.replace(tzinfo=None), "ns")
-        if any(s == name and abs(when - np.datetime64(t, "ns")) < day for s, t in observations):
-            keep.append(item)
-    return keep

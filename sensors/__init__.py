@@ -2,8 +2,8 @@
 
 >>> from hlsmap.sensors import get_sensor, BANDS
 >>> a = get_sensor("S30")
->>> a.collections["pc"], a.bands["nir08"].asset
-('hls2-s30', 'B8A')
+>>> a.collections["pc"], a.bands["nir08"].asset, a.bands["nir"].asset
+('hls2-s30', 'B8A', 'B08')
 
 Built-ins: ``L30`` and ``S30`` (HLS v2.0, Planetary Computer and NASA CMR-STAC), ``S2L2A``
 (Sentinel-2 L2A on Planetary Computer) and ``LC2L2`` (Landsat Collection 2 Level-2 on
@@ -18,6 +18,7 @@ from hlsmap.sensors.base import (
     BANDS,
     HLS_FILL,
     HLS_SCALE,
+    MSI_BANDS,
     OPTIONAL_BANDS,
     QA_BAND,
     BandSpec,
@@ -47,6 +48,7 @@ __all__ = [
     "HLSS30",
     "HLS_FILL",
     "HLS_SCALE",
+    "MSI_BANDS",
     "OPTIONAL_BANDS",
     "QA_BAND",
     "BandSpec",

@@ -17,10 +17,15 @@ import numpy as np
 
 from hlsmap.sensors import qa as _qa
 
-#: The harmonized band set, in the model's channel order (STAC common names).
+#: The harmonized band set, in the U-Net's channel order (STAC common names): what every
+#: built-in sensor offers, and what a cube holds unless asked for other bands.
 BANDS: tuple[str, ...] = ("blue", "green", "red", "nir08", "swir16", "swir22")
-#: Bands an adapter may offer beyond :data:`BANDS`.
-OPTIONAL_BANDS: tuple[str, ...] = ("coastal",)
+#: Sentinel-2 MSI bands that Landsat OLI lacks (so S30 and S2L2A offer them, L30 and LC2L2
+#: do not), by STAC 1.1 ``eo`` common name: red edge B05 (705 nm), B06 (740 nm), B07 (783 nm)
+#: and the *broad* NIR B08 (``nir``; the narrow B8A stays ``nir08``). Dynamic World reads them.
+MSI_BANDS: tuple[str, ...] = ("rededge071", "rededge075", "rededge078", "nir")
+#: Bands an adapter may offer beyond :data:`BANDS`; a cube reads one only when asked for it.
+OPTIONAL_BANDS: tuple[str, ...] = ("coastal", *MSI_BANDS)
 
 #: Harmonized reflectance encoding (HLS v2.0): int16, reflectance = value * 0.0001.
 HLS_SCALE = 0.0001

@@ -3,11 +3,22 @@
 Both products are already harmonized: int16 reflectance at scale 0.0001 with fill -9999 and
 an HLS v2.0 Fmask, so :meth:`~hlsmap.sensors.base.Sensor.harmonize` only normalizes fill
 and dtype, and the Fmask passes through. The asset keys are the same on Planetary Computer
-(``hls2-l30``/``hls2-s30``) and NASA LP DAAC CMR-STAC (``HLSL30_2.0``/``HLSS30_2.0``).
+(``hls2-l30``/``hls2-s30``) and NASA LP DAAC CMR-STAC (``HLSL30_2.0``/``HLSS30_2.0``), and
+they are the band names of NASA's file names (``HLS.S30.T13RCN.2024128T173909.v2.0.B05.tif``).
+
+Input scaling: the stored int16 value *is* surface reflectance x 10,000 (HLS's scale factor
+0.0001), which is the digital-number scale Sentinel-2 models such as Dynamic World take, so
+HLS values feed them unchanged. (Sentinel-2 L2A from processing baseline 04.00 on is not
+like that: its DNs carry +1000, which :mod:`hlsmap.sensors.sentinel2` removes.)
 
 The band maps are explicit on purpose: S30's ``nir08`` is the narrow B8A, which carries no
-``common_name`` on Planetary Computer, while broad B08 is tagged ``nir``; L30's ``nir08`` is
-B05 (tagged ``nir``).
+``common_name`` on Planetary Computer, while broad B08 is tagged ``nir`` and is hlsmap's
+``nir``; L30's ``nir08`` is B05 (tagged ``nir``). S30 also offers the red edge bands
+B05/B06/B07 as ``rededge071``/``rededge075``/``rededge078`` (STAC 1.1 common names;
+Planetary Computer tags them with none). L30 has no red edge and no broad NIR: asking it for
+them is a :class:`~hlsmap.errors.ConfigError` (``harmonize``) or
+:class:`~hlsmap.errors.MissingAssetError` (:func:`hlsmap.cube.load_cube`) naming the bands
+L30 has.
 """
 
 from __future__ import annotations
@@ -54,9 +65,14 @@ class HLSS30(Sensor):
         "blue": _hls("B02"),
         "green": _hls("B03"),
         "red": _hls("B04"),
-        "nir08": _hls("B8A"),  # narrow NIR; B08 (broad, common_name "nir") is NOT used
+        "nir08": _hls("B8A"),  # narrow NIR, OLI-like: the harmonized set's NIR
         "swir16": _hls("B11"),
         "swir22": _hls("B12"),
+        # MSI only (Dynamic World's inputs): red edge and the broad NIR B08
+        "rededge071": _hls("B05"),
+        "rededge075": _hls("B06"),
+        "rededge078": _hls("B07"),
+        "nir": _hls("B08"),
     }
     qa: ClassVar[QASpec] = _FMASK
     resolution: ClassVar[float] = 30.0

@@ -7,6 +7,15 @@ baseline is read per item from ``s2:processing_baseline`` (then the ``N0400``-st
 ``s2:product_uri``, then the acquisition date). QA comes from the scene classification (SCL),
 translated to Fmask bits by :data:`hlsmap.sensors.qa.SCL_TO_FMASK`.
 
+Input scaling: :meth:`Sentinel2L2A.harmonize` removes the +1000 from *every* reflectance band
+(the visible, red edge, NIR and SWIR bands alike: ESA applies one offset to all), so its
+output, like HLS, is surface reflectance x 10,000 - the DN scale Dynamic World takes. A
+baseline 04.00+ DN fed to such a model unconverted would read 0.1 too bright.
+
+Asset keys are Planetary Computer's: B02/B03/B04/B08 at 10 m, B05/B06/B07/B8A/B11/B12 at 20 m,
+B01 at 60 m. :attr:`Sentinel2L2A.resolution` is 10 m; odc-stac resamples the coarser bands
+onto the load grid (:func:`hlsmap.cube.load_cube`'s ``resampling``).
+
 Not done here (HLS S30 does them): bandpass adjustment to Landsat OLI and BRDF (NBAR)
 normalization, so S2L2A reflectance is Sen2Cor's surface reflectance, HLS-scaled.
 """
@@ -95,6 +104,11 @@ class Sentinel2L2A(Sensor):
         "nir08": _s2("B8A"),  # narrow NIR at 20 m, the OLI-like band HLS uses; not B08
         "swir16": _s2("B11"),
         "swir22": _s2("B12"),
+        # Dynamic World's extra inputs: red edge at 20 m and the broad NIR at 10 m
+        "rededge071": _s2("B05"),
+        "rededge075": _s2("B06"),
+        "rededge078": _s2("B07"),
+        "nir": _s2("B08"),
     }
     qa: ClassVar[QASpec] = QASpec(asset="SCL", dtype="uint8", nodata=0, kind="scl")
     resolution: ClassVar[float] = 10.0

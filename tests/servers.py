@@ -5,16 +5,20 @@ a Planetary Computer-style SAS token endpoint, and Planetary Computer's own STAC
 Python's ``http.server`` has no Range support and GDAL fails on it past ~135 kB, so
 :class:`RangeServer` implements ``Range: bytes=...`` (206 / 416), ``HEAD``, optional bearer-token
 or SAS-query authentication, and injected failures (a status code returned a given number of
-times for a path) for the retry tests.
+times for a path) for the retry tests, and the faults of :class:`Fault` (a status for ever, a
+connection reset, a body cut short, garbage bytes) for the fault-injection tests, and it records
+which requests carried an ``Authorization`` header (where a bearer token went).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -24,6 +28,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -40,6 +45,32 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass
+class Fault:
+    """A fault injected into the answers for one path.
+
+    Attributes:
+        kind: ``"status"`` (answer ``status``), ``"reset"`` (drop the connection with a TCP
+            reset before answering), ``"truncate"`` (send the headers of the full answer, then
+            half the body, then close) or ``"garbage"`` (the right length of random bytes).
+        status: the HTTP status of a ``"status"`` fault.
+        times: how many requests get the fault (``None``: every request, for ever).
+    """
+
+    kind: str = "status"
+    status: int = 404
+    times: int | None = None
+
+    def take(self) -> bool:
+        """Whether this request gets the fault (and count it)."""
+        if self.times is None:
+            return True
+        if self.times <= 0:
+            return False
+        self.times -= 1
+        return True
+
+
 class RangeServer(ThreadingHTTPServer):
     """Serves ``root`` over HTTP with byte ranges, on 127.0.0.1 in a background thread.
 
@@ -48,6 +79,8 @@ class RangeServer(ThreadingHTTPServer):
         bearer: when set, requests need ``Authorization: Bearer <bearer>`` (else 401).
         require_sas: when set, requests need a ``sig=`` query whose ``se=`` is in the future.
         hits: request count per path (to check retries and that no pixels were read).
+        faults: path -> :class:`Fault` injected into its answers.
+        auth_seen: ``(path, Authorization header or None)`` of every request, in order.
     """
 
     daemon_threads = True
@@ -59,6 +92,8 @@ class RangeServer(ThreadingHTTPServer):
         self.bearer: str | None = None
         self.require_sas = False
         self.hits: Counter[str] = Counter()
+        self.faults: dict[str, Fault] = {}
+        self.auth_seen: list[tuple[str, str | None]] = []
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     @property
@@ -90,10 +125,17 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlparse(self.path)
         rel = unquote(url.path).lstrip("/")
         self.server.hits[rel] += 1
+        self.server.auth_seen.append((rel, self.headers.get("Authorization")))
         fail = self.server.failures.get(rel)
         if fail and fail[1] > 0:
             fail[1] -= 1
             return self._error(fail[0])
+        fault = self.server.faults.get(rel)
+        active = fault if fault is not None and fault.take() else None
+        if active is not None and active.kind == "status":
+            return self._error(active.status)
+        if active is not None and active.kind == "reset":
+            return self._reset()
         if self.server.bearer is not None:
             if self.headers.get("Authorization") != f"Bearer {self.server.bearer}":
                 return self._error(401)
@@ -132,8 +174,21 @@ class _Handler(BaseHTTPRequestHandler):
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
         self.end_headers()
+        chunk = data[start : end + 1]
+        if active is not None and active.kind == "garbage":
+            chunk = random.Random(start).randbytes(len(chunk))
+        if body and active is not None and active.kind == "truncate":
+            self.wfile.write(chunk[: len(chunk) // 2])
+            self.wfile.flush()
+            return self._reset()
         if body:
-            self.wfile.write(data[start : end + 1])
+            self.wfile.write(chunk)
+
+    def _reset(self) -> None:
+        """Drop the connection with a TCP reset (SO_LINGER 0), as a failing proxy does."""
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.shutdown(socket.SHUT_RDWR)
 
     def _error(self, status: int) -> None:
         self.send_response(status)

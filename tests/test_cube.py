@@ -159,9 +159,12 @@ def test_planetary_computer_signing_renews_tokens(archive, tmp_path, monkeypatch
 
 def test_earthdata_bearer_token_reaches_gdal(archive, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("EARTHDATA_TOKEN", "secret-token")
-    env = earthdata_gdal_env(["https://data.lpdaac.earthdatacloud.nasa.gov/x.tif"])
-    assert env == {"GDAL_HTTP_HEADERS": "Authorization: Bearer secret-token"}
+    # for listed hrefs the token is scoped to NASA's hosts (hlsmap.access.scope_earthdata_token),
+    # never a global header; None is a caller's explicit "trust every href of this load"
+    assert earthdata_gdal_env(["https://data.lpdaac.earthdatacloud.nasa.gov/x.tif"]) == {}
     assert earthdata_gdal_env(["https://example.org/x.tif"]) == {}
+    env = earthdata_gdal_env(None)
+    assert env == {"GDAL_HTTP_HEADERS": "Authorization: Bearer secret-token"}
     # (separate servers: GDAL remembers a URL that failed)
     with servers.range_server(tmp_path) as http:
         http.bearer = "secret-token"

@@ -165,7 +165,7 @@ def test_model_whose_bands_a_sensor_lacks(served_world, tmp_path: Path) -> None:
         bbox=served_world.world.bbox,
         source=served_world.api,
     )
-    with pytest.raises(ConfigError, match="rededge1.*sensor L30"):
+    with pytest.raises(ConfigError, match="L30 lacks rededge1; S30 lacks rededge1"):
         run_map(cfg, progress=False)
     assert not (tmp_path / "o" / "run-config.json").exists()  # refused before any work
 

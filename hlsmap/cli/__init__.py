@@ -7,6 +7,7 @@ from hlsmap.cli import consensus_cmd as consensus_cmd
 from hlsmap.cli import cube_cmd as cube_cmd
 from hlsmap.cli import demo_cmd as demo_cmd
 from hlsmap.cli import map_cmd as map_cmd
+from hlsmap.cli import models_cmd as models_cmd
 from hlsmap.cli import predict_cmd as predict_cmd
 from hlsmap.cli import sensors_cmd as sensors_cmd
 from hlsmap.cli import simulate_cmd as simulate_cmd

@@ -17,7 +17,12 @@ def map_cmd(
     geojson: GeoJSON = None,
     tile: Tile = None,
     year: Annotated[int | None, typer.Option(help="Calendar year to map.")] = None,
-    model: Annotated[Path | None, typer.Option(help="A saved model directory.")] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            help="A saved model directory, or a known model: dynamicworld (`hlsmap models`)."
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder.")] = None,
     source: Annotated[
         str | None,
@@ -39,6 +44,17 @@ def map_cmd(
     ] = None,
     scheme: Annotated[str | None, typer.Option(help="v1 (10 classes) or v2 (IO's 9).")] = None,
     tile_size: Annotated[int | None, typer.Option(help="Tile side in pixels.")] = None,
+    resolution: Annotated[
+        float | None,
+        typer.Option(
+            help="Output pixel size in metres (default: the model's: 30 U-Net, 10 Dynamic"
+            " World); a multiple of the model's aggregates each observation by mode."
+        ),
+    ] = None,
+    halo: Annotated[
+        int | None,
+        typer.Option(help="Context pixels around each tile (default: the model's field).", min=0),
+    ] = None,
     scheduler: Annotated[
         str | None, typer.Option(help="An existing Dask scheduler, tcp://host:8786.")
     ] = None,
@@ -55,6 +71,13 @@ def map_cmd(
     ] = None,
     precision: Annotated[
         str | None, typer.Option(help="f32 or bf16 (GPUs; CPUs with bf16 units on openvino).")
+    ] = None,
+    strict: Annotated[
+        bool | None,
+        typer.Option(
+            "--strict/--no-strict",
+            help="Fail a tile on a granule that cannot be read (default: skip it, report it).",
+        ),
     ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="A TOML/YAML file holding any option.")
@@ -85,10 +108,13 @@ def map_cmd(
         balance=balance,
         scheme=scheme,
         tile_size=tile_size,
+        resolution=resolution,
+        halo=halo,
         scheduler=scheduler,
         save_predictions=save_predictions,
         runtime=runtime,
         precision=precision,
+        strict=strict,
     )
     if plan:
         p = plan_map(cfg)

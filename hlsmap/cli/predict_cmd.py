@@ -23,7 +23,13 @@ from hlsmap.errors import ConfigError, TileFailedError
 @app.command("predict")
 def predict_cmd(
     out: Annotated[Path, typer.Argument(help="Output folder (tiles, COGs per period, run.log).")],
-    model: Annotated[Path, typer.Option("--model", help="A saved model directory.")],
+    model: Annotated[
+        Path,
+        typer.Option(
+            "--model",
+            help="A saved model directory, or a known model: dynamicworld (`hlsmap models`).",
+        ),
+    ],
     year: Annotated[int | None, typer.Option("--year", help="Map this calendar year.")] = None,
     period: Annotated[
         list[str] | None,
@@ -41,10 +47,20 @@ def predict_cmd(
     max_cloud: Annotated[
         float | None, typer.Option("--max-cloud", help="Skip granules above this cloud %.")
     ] = None,
-    resolution: Annotated[float, typer.Option(help="Output pixel size in metres.")] = 30.0,
+    resolution: Annotated[
+        float | None,
+        typer.Option(
+            help="Output pixel size in metres (default: the model's); a multiple of the"
+            " model's aggregates each observation by mode.",
+            min=0.001,
+        ),
+    ] = None,
     crs: Annotated[str | None, typer.Option(help="Output CRS (default: UTM zone).")] = None,
     tile_size: Annotated[int, typer.Option(help="Tile side of the output grid (px).")] = 512,
-    halo: Annotated[int, typer.Option(help="Context pixels around each tile.")] = 32,
+    halo: Annotated[
+        int | None,
+        typer.Option(help="Context pixels around each tile (default: the model's field).", min=0),
+    ] = None,
     window: Annotated[
         int | None,
         typer.Option(help="Model window side (px); default: each tile + halo in one window."),
@@ -60,6 +76,13 @@ def predict_cmd(
         str, typer.Option(help="month (each month weighs the same: default) or none.")
     ] = "month",
     retries: Annotated[int, typer.Option(help="Retries of a tile whose reads fail.")] = 2,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Fail a tile on a granule that cannot be read (default: skip it, report it).",
+        ),
+    ] = False,
     precision: Annotated[
         str,
         typer.Option(
@@ -122,6 +145,7 @@ def predict_cmd(
         min_valid=min_valid,
         balance=balance,
         retries=retries,
+        strict=strict,
         compute_dtype=PRECISIONS[precision],
         runtime=runtime,
         save_predictions=save_predictions,

@@ -30,6 +30,12 @@ def simulate_cmd(
     ] = 0.06,
     events: Annotated[bool, typer.Option(help="Simulate dated change events.")] = True,
     coastal: Annotated[bool, typer.Option(help="Also write the coastal band (B01).")] = True,
+    red_edge: Annotated[
+        bool,
+        typer.Option(
+            help="S30 granules also get red edge B05-B07 and broad NIR B08 (Dynamic World)."
+        ),
+    ] = False,
     workers: Annotated[
         int | None, typer.Option(help="Processes rendering observations (default 2).")
     ] = None,
@@ -51,6 +57,7 @@ def simulate_cmd(
         fmask_cloud_miss_rate=fmask_miss_rate,
         events=events,
         coastal=coastal,
+        red_edge=red_edge,
     )
     with Progress(
         "[progress.description]{task.description}",

@@ -13,8 +13,13 @@ architecture, bands, classes, normalization, provenance)::
     logits = net(meta.normalize(x_int16, "L30")[None])    # (1, H, W, 10)
     save_model("model/", net, meta); net, meta = load_model("model/")
 
+Architectures are plug-ins (:mod:`~hlsmap.model.registry`: ``unet`` and ``dynamicworld``
+built in, more through the ``hlsmap.architectures`` entry-point group); known third-party
+models (``"dynamicworld"``) are fetched, converted and cached by :mod:`~hlsmap.model.zoo`.
+
 Modules: :mod:`~hlsmap.model.unet` (architecture, presets, construction),
-:mod:`~hlsmap.model.metadata` (bands, classes, normalization), :mod:`~hlsmap.model.io`.
+:mod:`~hlsmap.model.metadata` (the input contract), :mod:`~hlsmap.model.normalize`,
+:mod:`~hlsmap.model.io`, :mod:`~hlsmap.model.classmap`, :mod:`~hlsmap.model.dynamicworld`.
 """
 
 from __future__ import annotations
@@ -27,6 +32,12 @@ from hlsmap.model.metadata import (
     ModelMetadata,
     default_normalization,
 )
+from hlsmap.model.registry import (
+    Architecture,
+    get_architecture,
+    list_architectures,
+    register_architecture,
+)
 from hlsmap.model.unet import (
     BANDS,
     FILL,
@@ -38,9 +49,16 @@ from hlsmap.model.unet import (
     build_model,
     count_params,
 )
+from hlsmap.model.zoo import KNOWN_MODELS, ensure_model
 
 __all__ = [
     "BANDS",
+    "KNOWN_MODELS",
+    "Architecture",
+    "ensure_model",
+    "get_architecture",
+    "list_architectures",
+    "register_architecture",
     "DEFAULT_SENSOR",
     "FILL",
     "FORMAT",

@@ -10,29 +10,47 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from flax import nnx
 
 from hlsmap.errors import ModelError
+from hlsmap.model.classmap import ClassMapped, is_identity
 from hlsmap.model.metadata import ModelMetadata
-from hlsmap.model.unet import UNet, assign_state, flat_state, flat_state_shapes
+from hlsmap.model.registry import get_architecture
+from hlsmap.model.unet import assign_state, flat_state, flat_state_shapes
 
 WEIGHTS_FILE = "weights.npz"
 METADATA_FILE = "model.json"
 
 
-def save_model(path: str | os.PathLike[str], net: UNet, meta: ModelMetadata) -> Path:
+def save_model(
+    path: str | os.PathLike[str],
+    net: Any,
+    meta: ModelMetadata,
+    *,
+    extra_files: dict[str, bytes] | None = None,
+) -> Path:
     """Write ``net`` and ``meta`` to the directory ``path`` atomically.
 
     The directory is assembled next to ``path`` and renamed into place, so an interrupted save
     never leaves a half-written model; an existing model directory at ``path`` is replaced.
 
+    Args:
+        path: the model directory.
+        net: the network (a :class:`ClassMapped` wrapper is saved as its inner network).
+        meta: its metadata.
+        extra_files: more files written into the directory before it is renamed into place
+            (for converted models: LICENSE, NOTICE, a note saying they were converted).
+
     Returns:
         The model directory.
     """
     meta.validate()
-    if meta.config != net.config:
+    if isinstance(net, ClassMapped):
+        net = net.inner  # the class mapping is rebuilt from the metadata on load
+    net_config = getattr(net, "config", None)
+    if type(net_config) is type(meta.config) and net_config != meta.config:
         raise ModelError("metadata architecture differs from the network's: build metadata with"
                          " ModelMetadata.for_model(net, ...).")  # fmt: skip
     dest = Path(path)
@@ -47,6 +65,10 @@ def save_model(path: str | os.PathLike[str], net: UNet, meta: ModelMetadata) -> 
         with open(tmp / WEIGHTS_FILE, "wb") as f:
             np.savez(f, allow_pickle=False, **flat_state(net))
         (tmp / METADATA_FILE).write_text(json.dumps(meta.to_dict(), indent=2) + "\n")
+        for name, data in (extra_files or {}).items():
+            if Path(name).name != name or name in (WEIGHTS_FILE, METADATA_FILE):
+                raise ModelError(f"extra file name {name!r} must be a plain, new file name.")
+            (tmp / name).write_bytes(data)
         old = None
         if dest.exists():
             old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
@@ -61,7 +83,9 @@ def save_model(path: str | os.PathLike[str], net: UNet, meta: ModelMetadata) -> 
 
 
 def _model_dir(path: str | os.PathLike[str]) -> Path:
-    d = Path(path)
+    from hlsmap.model.zoo import resolve_known
+
+    d = resolve_known(path)
     if not (d / METADATA_FILE).exists() and (d / "model" / METADATA_FILE).is_file():
         return d / "model"  # a training run folder
     return d
@@ -70,7 +94,9 @@ def _model_dir(path: str | os.PathLike[str]) -> Path:
 def read_metadata(path: str | os.PathLike[str]) -> ModelMetadata:
     """Read only ``model.json`` of a model directory (no JAX work).
 
-    ``path`` may also be a ``hlsmap train`` run folder holding the model in ``model/``.
+    ``path`` may also be a ``hlsmap train`` run folder holding the model in ``model/``, or
+    the name of a known model (``"dynamicworld"``: its converted copy in the cache, fetched
+    and converted on first use; see :mod:`hlsmap.model.zoo`).
     """
     d = _model_dir(path)
     if not d.is_dir():
@@ -86,16 +112,20 @@ def read_metadata(path: str | os.PathLike[str]) -> ModelMetadata:
     return ModelMetadata.from_dict(doc, where=str(mfile))
 
 
-def load_model(path: str | os.PathLike[str]) -> tuple[UNet, ModelMetadata]:
-    """Load a model directory written by :func:`save_model`.
+def load_model(path: str | os.PathLike[str]) -> tuple[Any, ModelMetadata]:
+    """Load a model directory written by :func:`save_model` (or a known model's name).
 
-    Weights are read with ``allow_pickle=False``: loading never executes code.
+    Weights are read with ``allow_pickle=False``: loading never executes code. Every weight
+    and every normalization parameter must be finite: a NaN would silently blank or scramble a
+    map, so it is refused here.
 
     Returns:
-        ``(net, meta)`` with ``net`` in evaluation mode.
+        ``(net, meta)`` with ``net`` in evaluation mode, returning logits in hlsmap's class
+        order (a model with other classes is wrapped in :class:`ClassMapped`).
 
     Raises:
-        ModelError: the directory is missing, foreign, corrupt or from a newer format.
+        ModelError: the directory is missing, foreign, corrupt, not finite or from a newer
+            format, or names an unknown architecture.
     """
     meta = read_metadata(path)
     wfile = _model_dir(path) / WEIGHTS_FILE
@@ -106,7 +136,7 @@ def load_model(path: str | os.PathLike[str]) -> tuple[UNet, ModelMetadata]:
             arrays = {k: np.asarray(z[k]) for k in z.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise ModelError(f"{wfile} cannot be read ({exc}): the weights are corrupt.") from None
-    net = nnx.eval_shape(lambda: UNet(meta.config, rngs=nnx.Rngs(0)))
+    net = get_architecture(meta.architecture).build(meta.config, meta.num_inputs)
     expected = flat_state_shapes(net)
     if set(arrays) != set(expected):
         missing = sorted(set(expected) - set(arrays))[:3]
@@ -116,6 +146,14 @@ def load_model(path: str | os.PathLike[str]) -> tuple[UNet, ModelMetadata]:
     for k, shape in expected.items():
         if arrays[k].shape != shape:
             raise ModelError(f"{wfile}: {k} has shape {arrays[k].shape}, expected {shape}.")
+        if arrays[k].dtype.kind != "f" or not np.isfinite(arrays[k]).all():
+            raise ModelError(
+                f"{wfile}: {k} holds NaN, infinite or non-float values: the weights are corrupt;"
+                " re-save, re-train or re-import the model."
+            )
     assign_state(net, arrays)
     net.eval()
+    if not is_identity(meta.class_codes):
+        net = ClassMapped(net, meta.class_codes)
+        net.eval()
     return net, meta

@@ -1,27 +1,33 @@
-"""Model metadata: input bands, classes, per-sensor normalization, provenance.
+"""Model metadata: the input contract (bands, grid, normalization, classes) and provenance.
+
+A model is a network plus the contract that says how to feed it: the architecture (a name in
+:mod:`hlsmap.model.registry` and its config), the bands it reads in channel order (hlsmap band
+names, and per sensor product the asset keys they come from), the grid resolution it was
+trained at, its input normalization (:mod:`hlsmap.model.normalize`), and its classes in logit
+order with their codes in hlsmap's class table. The cube, tiling halo, kernels and consensus
+take all of this from here, never from constants.
 
 :meth:`ModelMetadata.normalize` turns harmonized HLS reflectance (int16, -9999 fill) of any
-sensor into network inputs with that sensor's statistics, so one model serves L30 and S30.
+sensor into network inputs, so one model serves L30 and S30.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from hlsmap.classes import CLASSES
+from hlsmap.classes import CLASSES, NUM_CLASSES
 from hlsmap.errors import ModelError
-from hlsmap.model.unet import BANDS, FILL, INDICES, UNetConfig, check_indices
-
-if TYPE_CHECKING:
-    from hlsmap.model.unet import UNet
-
+from hlsmap.model.normalize import DEFAULT_SENSOR, ZScore, fill_mask, get_normalizer
+from hlsmap.model.registry import get_architecture
+from hlsmap.model.unet import BANDS, INDICES, check_indices
 
 FORMAT = "hlsmap-model"
-FORMAT_VERSION = 1
-"""Bumped when the saved layout changes; older versions keep loading, newer ones fail clearly."""
+FORMAT_VERSION = 2
+"""Bumped when the saved layout changes; older versions keep loading, newer ones fail clearly.
+Version 2 added the input contract (``input``: resolution, normalization kind, sensor bands)."""
 
 # Typical HLS surface reflectance statistics (int16 units), used until a model is trained on
 # data of its own: they keep normalized inputs of the order of 1.
@@ -34,8 +40,14 @@ _DEFAULT_STATS: dict[str, tuple[float, float]] = {
     "swir16": (2000.0, 900.0),
     "swir22": (1300.0, 800.0),
 }
-DEFAULT_SENSOR = "*"
-"""Normalization key used for sensors without statistics of their own (pooled statistics)."""
+
+__all__ = [
+    "DEFAULT_SENSOR",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "ModelMetadata",
+    "default_normalization",
+]
 
 
 def default_normalization(bands: tuple[str, ...]) -> dict[str, dict[str, list[float]]]:
@@ -53,37 +65,50 @@ def default_normalization(bands: tuple[str, ...]) -> dict[str, dict[str, list[fl
     }
 
 
+def _default_classes() -> list[dict[str, Any]]:
+    return [{"code": c.code, "name": c.name, "color": c.color} for c in CLASSES]
+
+
 @dataclass
 class ModelMetadata:
-    """Everything needed to use saved weights: inputs, classes, normalization, provenance.
+    """Everything needed to use saved weights: the input contract and provenance.
 
     Attributes:
-        bands: input bands in channel order.
-        normalization: ``{sensor: {"mean": [...], "std": [...]}}`` in int16 reflectance units,
-            one entry per sensor (``"L30"``, ``"S30"``, ...) plus :data:`DEFAULT_SENSOR` pooled.
-        config: the architecture.
+        bands: input bands in channel order (hlsmap band names).
+        normalization: the parameters of ``normalization_kind``; for ``zscore``
+            ``{sensor: {"mean": [...], "std": [...]}}`` in int16 reflectance units, one entry
+            per sensor (``"L30"``, ``"S30"``, ...) plus :data:`DEFAULT_SENSOR` pooled.
+        config: the architecture's config (a :class:`~hlsmap.model.unet.UNetConfig` for the
+            U-Net).
         preset: the preset name the architecture came from, if any.
         indices: derived indices appended after the bands.
-        classes: ``[{"code", "name", "color"}, ...]`` in logit order.
-        provenance: free-form JSON facts (data, steps, metrics, created, hlsmap version).
+        classes: ``[{"code", "name", "color", ...}, ...]`` in logit order; ``code`` is the class
+            in hlsmap's table (a model may predict a subset, e.g. no cloud class).
+        provenance: free-form JSON facts (data, steps, metrics, created, hlsmap version; for
+            converted models the source, hashes, licence, NOTICE and citation).
+        architecture: the registry name of the architecture (``"unet"``, ``"dynamicworld"``).
+        resolution: grid resolution (metres) the model was trained at; runs default to it.
+        normalization_kind: a key of :data:`hlsmap.model.normalize.NORMALIZERS`.
+        sensor_bands: per sensor product the asset keys of ``bands`` (documentation of the
+            contract, e.g. ``{"S30": ["B02", ...]}``); empty = whatever the adapters map.
     """
 
     bands: tuple[str, ...]
     normalization: dict[str, dict[str, list[float]]]
-    config: UNetConfig
+    config: Any
     preset: str | None = None
     indices: tuple[str, ...] = ()
-    classes: list[dict[str, Any]] = field(
-        default_factory=lambda: [
-            {"code": c.code, "name": c.name, "color": c.color} for c in CLASSES
-        ]
-    )
+    classes: list[dict[str, Any]] = field(default_factory=_default_classes)
     provenance: dict[str, Any] = field(default_factory=dict)
+    architecture: str = "unet"
+    resolution: float = 30.0
+    normalization_kind: str = "zscore"
+    sensor_bands: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def for_model(
         cls,
-        net: UNet,
+        net: Any,
         bands: tuple[str, ...] | list[str] = BANDS,
         normalization: dict[str, dict[str, list[float]]] | None = None,
         *,
@@ -91,7 +116,7 @@ class ModelMetadata:
         indices: tuple[str, ...] | list[str] = (),
         provenance: dict[str, Any] | None = None,
     ) -> ModelMetadata:
-        """Metadata for ``net``; default HLS statistics when ``normalization`` is None."""
+        """Metadata for a U-Net ``net``; default HLS statistics when ``normalization`` is None."""
         bands = tuple(bands)
         if len(bands) + len(indices) != net.config.in_channels:
             raise ModelError(
@@ -114,46 +139,63 @@ class ModelMetadata:
         """Channels fed to the network (bands + indices)."""
         return len(self.bands) + len(self.indices)
 
+    @property
+    def class_codes(self) -> tuple[int, ...]:
+        """hlsmap class code of each logit, in logit order."""
+        return tuple(int(c["code"]) for c in self.classes)
+
+    @property
+    def halo(self) -> int:
+        """The least tiling halo: the architecture's receptive radius, rounded up to its
+        alignment so tiles stay aligned."""
+        arch = get_architecture(self.architecture)
+        radius = int(arch.receptive_radius(self.config))
+        step = max(1, int(arch.alignment(self.config)))
+        return -(-radius // step) * step
+
+    @property
+    def alignment(self) -> int:
+        """Tile and window offsets must be multiples of this (the architecture's alignment)."""
+        return max(1, int(get_architecture(self.architecture).alignment(self.config)))
+
     def validate(self) -> None:
-        """Raise :class:`ModelError` when the metadata is inconsistent."""
-        if self.num_inputs != self.config.in_channels:
+        """Raise :class:`ModelError` when the metadata is inconsistent or not finite."""
+        in_channels = getattr(self.config, "in_channels", None)
+        if in_channels is not None and self.num_inputs != in_channels:
             raise ModelError(
                 f"metadata lists {self.num_inputs} inputs but the architecture takes"
-                f" {self.config.in_channels}: the model directory is inconsistent."
+                f" {in_channels}: the model directory is inconsistent."
             )
-        if not self.normalization:
-            raise ModelError("metadata has no normalization statistics.")
-        for sensor, st in self.normalization.items():
-            mean, std = st.get("mean"), st.get("std")
-            if mean is None or std is None or len(mean) != len(self.bands) != len(std):
-                raise ModelError(f"normalization for {sensor!r} must give one mean/std per band.")
-            if len(std) != len(self.bands) or any(float(s) <= 0 for s in std):
-                raise ModelError(f"normalization for {sensor!r} needs one positive std per band.")
+        get_normalizer(self.normalization_kind).validate(self)
         check_indices(self.indices, self.bands)
+        if not self.classes:
+            raise ModelError("metadata lists no classes.")
+        codes = [c.get("code") for c in self.classes]
+        if any(not isinstance(c, int) or not 1 <= c <= NUM_CLASSES for c in codes) or len(
+            set(codes)
+        ) != len(codes):
+            raise ModelError(
+                f"metadata class codes {codes} must be distinct codes of hlsmap's class table"
+                f" (1..{NUM_CLASSES})."
+            )
+        if not (isinstance(self.resolution, int | float) and self.resolution > 0):
+            raise ModelError(f"metadata resolution {self.resolution!r} must be positive metres.")
 
     def stats(self, sensor: str | None) -> tuple[np.ndarray, np.ndarray]:
-        """``(mean, std)`` float32 arrays for ``sensor`` (pooled statistics when unknown)."""
-        st = self.normalization.get(sensor or DEFAULT_SENSOR)
-        if st is None:
-            st = self.normalization.get(DEFAULT_SENSOR)
-        if st is None:  # no pooled entry: average the per-sensor ones
-            vals = list(self.normalization.values())
-            mean = np.mean([v["mean"] for v in vals], axis=0)
-            std = np.mean([v["std"] for v in vals], axis=0)
-            return mean.astype(np.float32), std.astype(np.float32)
-        return np.asarray(st["mean"], np.float32), np.asarray(st["std"], np.float32)
+        """``(mean, std)`` float32 arrays for ``sensor`` (z-score models only)."""
+        return ZScore.stats(self, sensor)
 
     def normalize(self, x: np.ndarray, sensor: str | None = None) -> np.ndarray:
         """Network inputs from harmonized reflectance.
 
         Args:
             x: ``(..., len(bands))`` HLS reflectance, int16 (fill -9999) or float (NaN allowed).
-            sensor: the cube's ``sensor`` value (``"L30"``, ``"S30"``, ...); unknown or None uses
-                the pooled statistics.
+            sensor: the cube's ``sensor`` value (``"L30"``, ``"S30"``, ...); models with
+                per-sensor statistics use pooled ones for an unknown or None sensor.
 
         Returns:
-            float32 ``(..., num_inputs)``: ``(x - mean) / std`` per band, then the derived
-            indices; every channel of a pixel with fill or NaN in any band is 0.
+            float32 ``(..., num_inputs)``: the bands normalized by ``normalization_kind``, then
+            the derived indices; every channel of a pixel with fill or NaN in any band is 0.
         """
         x = np.asarray(x)
         if x.shape[-1] != len(self.bands):
@@ -161,35 +203,28 @@ class ModelMetadata:
                 f"input has {x.shape[-1]} bands, the model expects {len(self.bands)}"
                 f" ({', '.join(self.bands)})."
             )
-        from hlsmap.cube import any_band_fill
-
         integer = x.dtype.kind in "iu"
-        xf = x.astype(np.float32)
-        # integers cannot be NaN: the fill test alone, on the int16 input
-        bad = any_band_fill(x, FILL) if integer else np.any(np.isnan(xf) | (xf == FILL), -1)
-        mean, std = self.stats(sensor)
-        extra = []
+        bad = fill_mask(x)
+        out = get_normalizer(self.normalization_kind)(self, x, sensor)
         if self.indices:
+            xf = x.astype(np.float32)
             pos = {b: i for i, b in enumerate(self.bands)}
+            extra = []
             for name in self.indices:
                 a, b = (xf[..., pos[n]] for n in INDICES[name])
                 with np.errstate(divide="ignore", invalid="ignore"):
                     extra.append(np.where(np.abs(a + b) > 1e-6, (a - b) / (a + b), 0.0))
-        # in place: the same float32 operations as (xf - mean) / std, a third of the memory
-        xf -= mean
-        xf /= std
-        out = xf
-        if extra:
             out = np.concatenate([out, np.stack(extra, axis=-1).astype(np.float32)], axis=-1)
         out[bad] = 0.0
-        if integer and not extra:
-            return out  # finite: integers minus a mean over a positive std
+        if integer and not self.indices:
+            return out  # finite: integers through finite, validated parameters
         return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0, copy=False)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (the body of ``model.json``)."""
         from hlsmap import __version__
 
+        arch = get_architecture(self.architecture)
         return {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -198,8 +233,17 @@ class ModelMetadata:
             "indices": list(self.indices),
             "classes": self.classes,
             "class_scheme": "hlsmap-v1",
+            "input": {
+                "resolution": self.resolution,
+                "normalization_kind": self.normalization_kind,
+                "sensor_bands": self.sensor_bands,
+            },
             "normalization": self.normalization,
-            "architecture": {"name": "unet", "preset": self.preset, **self.config.to_dict()},
+            "architecture": {
+                "name": self.architecture,
+                "preset": self.preset,
+                **arch.config_to_dict(self.config),
+            },
             "provenance": self.provenance,
         }
 
@@ -221,21 +265,31 @@ class ModelMetadata:
                 " upgrade hlsmap to load it."
             )
         try:
-            arch = dict(d["architecture"])
-            preset = arch.pop("preset", None)
-            if arch.pop("name", "unet") != "unet":
-                raise ModelError(f"{where}: unknown architecture; only 'unet' is supported.")
+            arch_doc = dict(d["architecture"])
+            preset = arch_doc.pop("preset", None)
+            name = str(arch_doc.pop("name", "unet"))
+            try:
+                arch = get_architecture(name)
+            except ModelError as exc:
+                raise ModelError(f"{where}: {exc}") from None
+            contract = dict(d.get("input", {}))
             meta = cls(
                 bands=tuple(d["bands"]),
                 normalization={
-                    str(k): {"mean": list(map(float, v["mean"])), "std": list(map(float, v["std"]))}
-                    for k, v in d["normalization"].items()
+                    str(k): {str(n): list(map(float, v)) for n, v in st.items()}
+                    for k, st in d["normalization"].items()
                 },
-                config=UNetConfig.from_dict(arch),
+                config=arch.config_from_dict(arch_doc),
                 preset=preset,
                 indices=tuple(d.get("indices", ())),
-                classes=list(d.get("classes", [])),
+                classes=list(d.get("classes", [])) or _default_classes(),
                 provenance=dict(d.get("provenance", {})),
+                architecture=name,
+                resolution=float(contract.get("resolution", 30.0)),
+                normalization_kind=str(contract.get("normalization_kind", "zscore")),
+                sensor_bands={
+                    str(k): list(map(str, v)) for k, v in contract.get("sensor_bands", {}).items()
+                },
             )
         except ModelError:
             raise
@@ -243,5 +297,8 @@ class ModelMetadata:
             raise ModelError(
                 f"{where} is incomplete or malformed ({exc!r}); re-save the model."
             ) from None
-        meta.validate()
+        try:
+            meta.validate()
+        except ModelError as exc:
+            raise ModelError(f"{where}: {exc}") from None
         return meta

@@ -287,7 +287,7 @@ def _init_value(key: str, shape: tuple[int, ...], rng: np.random.Generator) -> n
     return np.zeros(shape, np.float32)
 
 
-def flat_state(net: UNet) -> dict[str, np.ndarray]:
+def flat_state(net: nnx.Module) -> dict[str, np.ndarray]:
     pure = nnx.to_pure_dict(nnx.state(net, _SAVED))
     out: dict[str, np.ndarray] = {}
 
@@ -302,7 +302,7 @@ def flat_state(net: UNet) -> dict[str, np.ndarray]:
     return out
 
 
-def assign_state(net: UNet, arrays: dict[str, np.ndarray]) -> None:
+def assign_state(net: nnx.Module, arrays: dict[str, np.ndarray]) -> None:
     """Set the saved variables of ``net`` (possibly abstract) from flat arrays."""
     state = nnx.state(net, _SAVED)
     pure = nnx.to_pure_dict(state)
@@ -311,7 +311,7 @@ def assign_state(net: UNet, arrays: dict[str, np.ndarray]) -> None:
     nnx.update(net, state)
 
 
-def flat_state_shapes(net: UNet) -> dict[str, tuple[int, ...]]:
+def flat_state_shapes(net: nnx.Module) -> dict[str, tuple[int, ...]]:
     pure = nnx.to_pure_dict(nnx.state(net, _SAVED))
     out: dict[str, tuple[int, ...]] = {}
 

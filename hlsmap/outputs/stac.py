@@ -57,6 +57,22 @@ def class_list(scheme: str = "v1", surface_only: bool = True) -> list[dict[str, 
     return out
 
 
+def dropped_granules_properties(dropped: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """``hlsmap:dropped_granules``: the input granules a product lacks because they could not be
+    read (one entry per granule: ``item``, ``collection``, ``reason``, the ``tiles`` it was
+    skipped in), from :attr:`hlsmap.inference.runner.RunResult.dropped_granules`; ``{}`` when
+    none was."""
+    by_item: dict[tuple[str, str], dict[str, Any]] = {}
+    for d in dropped:
+        key = (str(d.get("collection", "")), str(d["item"]))
+        entry = by_item.setdefault(
+            key, {"item": key[1], "collection": key[0], "reason": str(d["reason"]), "tiles": []}
+        )
+        if "tile" in d:
+            entry["tiles"].append(list(d["tile"]))
+    return {"hlsmap:dropped_granules": list(by_item.values())} if by_item else {}
+
+
 def _to_datetime(value: Any) -> dt.datetime:
     day = np.datetime64(value, "s").astype(dt.datetime)
     return day.replace(tzinfo=dt.UTC)

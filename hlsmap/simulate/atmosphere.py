@@ -20,11 +20,19 @@ from hlsmap.simulate.config import WorldConfig
 from hlsmap.simulate.landscape import BARE, BUILT, FLOODED, SNOW, WATER
 from hlsmap.simulate.noise import smooth_noise
 
-#                             coastal blue  green red   nir08 swir16 swir22
-CLOUD_SPECTRUM = np.asarray([0.60, 0.58, 0.56, 0.55, 0.58, 0.42, 0.29], dtype=np.float32)
+# Per band, in the order of hlsmap.simulate.spectra.ALL_BAND_NAMES (the MSI-only red edge
+# and broad NIR after the 7 HLS bands); an observation rendering 7 bands uses the first 7.
+#                        coastal blue  green red   nir08 swir16 swir22 | re071 re075 re078 nir
+CLOUD_SPECTRUM = np.asarray(
+    [0.60, 0.58, 0.56, 0.55, 0.58, 0.42, 0.29, 0.56, 0.565, 0.57, 0.575], dtype=np.float32
+)
 # Share of light lost in a shadow, per band (more diffuse skylight at short wavelengths).
-SHADOW_DEPTH = np.asarray([0.5, 0.55, 0.62, 0.68, 0.74, 0.76, 0.76], dtype=np.float32)
-HAZE_SPECTRUM = np.asarray([0.13, 0.11, 0.075, 0.05, 0.025, 0.008, 0.004], dtype=np.float32)
+SHADOW_DEPTH = np.asarray(
+    [0.5, 0.55, 0.62, 0.68, 0.74, 0.76, 0.76, 0.70, 0.715, 0.73, 0.74], dtype=np.float32
+)
+HAZE_SPECTRUM = np.asarray(
+    [0.13, 0.11, 0.075, 0.05, 0.025, 0.008, 0.004, 0.042, 0.036, 0.031, 0.027], dtype=np.float32
+)
 
 FMASK_CIRRUS, FMASK_CLOUD, FMASK_ADJACENT, FMASK_SHADOW = 1, 2, 4, 8
 FMASK_SNOW, FMASK_WATER = 16, 32
@@ -109,17 +117,22 @@ def _shifted(a: np.ndarray, drow: int, dcol: int) -> np.ndarray:
 
 
 def apply_sky(refl: np.ndarray, sky: Sky) -> np.ndarray:
-    """Top-of-canopy reflectance as HLS sees it: haze, shadow and cloud applied (in place)."""
+    """Top-of-canopy reflectance as HLS sees it: haze, shadow and cloud applied (in place).
+
+    ``refl`` is (7, y, x), the HLS bands, or (11, y, x) with the MSI bands after them.
+    """
+    n = refl.shape[0]
     shaded = np.nonzero(sky.shade > 0.0)
     if shaded[0].size:
-        refl[:, shaded[0], shaded[1]] *= 1.0 - SHADOW_DEPTH[:, None] * sky.shade[shaded][None]
-    refl += HAZE_SPECTRUM[:, None, None] * sky.haze[None]
+        refl[:, shaded[0], shaded[1]] *= 1.0 - SHADOW_DEPTH[:n, None] * sky.shade[shaded][None]
+    refl += HAZE_SPECTRUM[:n, None, None] * sky.haze[None]
     cloudy = np.nonzero(sky.alpha > 0.0)
     if cloudy[0].size:
         a = sky.alpha[cloudy][None]
         brightness = 0.75 + 0.3 * a  # thick cores are brighter than thin edges
         sub = refl[:, cloudy[0], cloudy[1]]
-        refl[:, cloudy[0], cloudy[1]] = sub * (1.0 - a) + a * CLOUD_SPECTRUM[:, None] * brightness
+        spectrum = CLOUD_SPECTRUM[:n, None]
+        refl[:, cloudy[0], cloudy[1]] = sub * (1.0 - a) + a * spectrum * brightness
     return refl
 
 

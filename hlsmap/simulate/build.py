@@ -29,11 +29,11 @@ from hlsmap.simulate.events import ChangeEvent, make_events, period
 from hlsmap.simulate.landscape import Landscape, make_landscape
 from hlsmap.simulate.render import render
 from hlsmap.simulate.schedule import Observation, make_schedule
-from hlsmap.simulate.spectra import BAND_NAMES
+from hlsmap.simulate.spectra import ALL_BAND_NAMES
 from hlsmap.simulate.stacitems import granule_id
 from hlsmap.simulate.tiles import RESOLUTION, Grid, Tile
 from hlsmap.simulate.truth import dominant, sample_dates, season_days
-from hlsmap.simulate.writer import write_cog, write_granule
+from hlsmap.simulate.writer import granule_bands, write_cog, write_granule
 
 ProgressFn = Callable[[int, int], None]
 
@@ -105,8 +105,8 @@ def render_observation(index: int) -> dict[str, Any]:
     config, grid = scene.config, scene.grid
     obs = scene.schedule[index]
     result = render(config, scene.land, scene.events, obs)
-    names = BAND_NAMES if config.coastal else BAND_NAMES[1:]
-    band_index = {name: BAND_NAMES.index(name) for name in names}
+    names = granule_bands(obs.sensor, coastal=config.coastal, red_edge=config.red_edge)
+    band_index = {name: ALL_BAND_NAMES.index(name) for name in names}
     inside = result.fmask != 255
     granules = []
     for tile in grid.tiles:

@@ -14,6 +14,7 @@ from typing import Any
 from hlsmap.simulate.build import Scene, footprint, write_json
 from hlsmap.simulate.events import period
 from hlsmap.simulate.stacitems import COLLECTION_IDS, collection_dict, item_dict
+from hlsmap.simulate.writer import ASSET_KEYS, granule_bands
 
 
 def write_catalog(
@@ -73,17 +74,14 @@ def write_catalog(
                 },
             ]
             write_json(out / "granules" / g["id"] / f"{g['id']}.json", local)
-    band_keys = {
-        "L30": ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "Fmask"],
-        "S30": ["B01", "B02", "B03", "B04", "B8A", "B11", "B12", "Fmask"],
-    }
     start = dt.datetime.combine(first, dt.time(), dt.UTC)
     end = dt.datetime.combine(last, dt.time(23, 59, 59), dt.UTC)
     catalog_links: list[dict[str, str]] = [
         {"rel": "root", "href": "./catalog.json", "type": "application/json"}
     ]
     for sensor, cid in COLLECTION_IDS.items():
-        keys = band_keys[sensor] if config.coastal else band_keys[sensor][1:]
+        bands = granule_bands(sensor, coastal=config.coastal, red_edge=config.red_edge)
+        keys = [ASSET_KEYS[sensor][b] for b in bands] + ["Fmask"]
         coll = collection_dict(sensor, grid.bbox, start, end, keys)
         coll["links"] = [
             {"rel": "root", "href": "../../catalog.json", "type": "application/json"},

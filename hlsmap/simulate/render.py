@@ -19,6 +19,8 @@ from hlsmap.simulate.landscape import Landscape
 from hlsmap.simulate.noise import rng_for
 from hlsmap.simulate.schedule import Observation
 from hlsmap.simulate.spectra import (
+    N_ALL,
+    N_HLS,
     SENSOR_GAIN,
     SENSOR_NOISE,
     surface_reflectance,
@@ -35,7 +37,8 @@ class Rendered:
 
     Attributes:
         bands: int16 (7, y, x) reflectance * 10000 (coastal, blue, green, red, nir08, swir16,
-            swir22), -9999 outside the swath.
+            swir22), -9999 outside the swath; (11, y, x) with rededge071, rededge075,
+            rededge078 and nir after them for an S30 observation of a ``red_edge`` world.
         fmask: uint8 (y, x) HLS v2.0 Fmask, 255 outside the swath.
         truth: uint8 (y, x) class codes, 10 where a cloud stands, 0 outside the swath.
         cloud_cover: the share of observed pixels under cloud (truth).
@@ -71,6 +74,11 @@ def _psf(refl: np.ndarray, sigma: float) -> None:
         refl[tuple(last)] += w_side * src[tuple(last)]
 
 
+def n_bands(config: WorldConfig, sensor: str) -> int:
+    """How many bands an observation renders: 11 for S30 in a ``red_edge`` world, else 7."""
+    return N_ALL if config.red_edge and sensor == "S30" else N_HLS
+
+
 def render(
     config: WorldConfig, land: Landscape, events: list[ChangeEvent], obs: Observation
 ) -> Rendered:
@@ -80,7 +88,10 @@ def render(
     date = obs.datetime.date()
     doy = date.timetuple().tm_yday
     classes, snow = surface_state(land, events, climate, date)
-    refl = surface_reflectance(land, classes, snow, climate, date.year, doy, config.noise_scale)
+    n = n_bands(config, obs.sensor)
+    refl = surface_reflectance(
+        land, classes, snow, climate, date.year, doy, config.noise_scale, n_bands=n
+    )
     refl *= terrain_illumination(land, obs.sun_zenith, obs.sun_azimuth)[None]
     if config.psf_sigma > 0:
         _psf(refl, config.psf_sigma)
@@ -89,12 +100,20 @@ def render(
         rng, classes.shape, mean_cover, obs.sun_zenith, obs.sun_azimuth, config.haze_scale
     )
     apply_sky(refl, sky)
-    # Sensor: residual bandpass difference, per-scene calibration/BRDF residual, noise.
-    gain = SENSOR_GAIN[obs.sensor] * (1.0 + rng.normal(0.0, 0.012, size=7)).astype(np.float32)
-    refl *= gain[:, None, None]
-    noise = rng.standard_normal(refl.shape, dtype=np.float32)
-    noise *= (SENSOR_NOISE[obs.sensor] * config.noise_scale)[:, None, None]
-    refl += noise
+    # Sensor: residual bandpass difference, per-scene calibration/BRDF residual, noise. The
+    # MSI bands draw from a stream of their own, so the 7 HLS bands and the Fmask of a world
+    # are the same bytes with or without them.
+    draws = [(rng, slice(0, N_HLS))]
+    if n > N_HLS:
+        draws.append((rng_for(config.seed, "observation-msi", obs.index), slice(N_HLS, n)))
+    for stream, sel in draws:
+        size = sel.stop - sel.start
+        residual = (1.0 + stream.normal(0.0, 0.012, size=size)).astype(np.float32)
+        refl[sel] *= (SENSOR_GAIN[obs.sensor][sel] * residual)[:, None, None]
+    for stream, sel in draws:
+        noise = stream.standard_normal((sel.stop - sel.start, *refl.shape[1:]), np.float32)
+        noise *= (SENSOR_NOISE[obs.sensor][sel] * config.noise_scale)[:, None, None]
+        refl[sel] += noise
     inside = obs.swath_mask(classes.shape)
     bands = np.clip(np.rint(refl * 10000.0), -100, 16000).astype(np.int16)
     bands[:, ~inside] = FILL

@@ -7,12 +7,21 @@ NIR), dry grass and residue (red ~0.15, SWIR1 ~0.36), moist and dry soils, rock,
 turbid water (NIR < 0.04, SWIR < 0.01), snow (visible ~0.85, SWIR1 < 0.1), roofs, concrete
 and asphalt. A class is a recipe of abundances that follows phenology (green share), terrain
 (rock vs soil), texture (canopy gaps, shrubs on soil, roofs and gardens) and snow.
+
+Sentinel-2 MSI has four more bands S30 granules carry (:data:`MSI_BAND_NAMES`): the red edge
+B05 (705 nm), B06 (740 nm), B07 (783 nm) and the broad NIR B08 (842 nm, 785-900). The same
+endmembers give them: green leaves climb the red edge steeply (B05 ~0.13, a little above red;
+B06 ~0.33; B07 ~0.41, close to the NIR plateau) and B08 sits just under the narrow B8A; dry
+vegetation, soils, rock and built surfaces rise gently and almost linearly from red to NIR;
+water keeps falling; snow falls slowly from its visible high. They are computed only for
+observations that write them (``n_bands`` = 11).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from hlsmap.sensors.base import MSI_BANDS
 from hlsmap.simulate.climate import Climate
 from hlsmap.simulate.landscape import (
     BARE,
@@ -29,41 +38,53 @@ from hlsmap.simulate.landscape import (
 from hlsmap.simulate.phenology import crop_cover, grass_greenness, leaf_on
 
 BAND_NAMES = ("coastal", "blue", "green", "red", "nir08", "swir16", "swir22")
+#: The MSI-only bands, after :data:`BAND_NAMES` in a rendered array (hlsmap.sensors' names).
+MSI_BAND_NAMES: tuple[str, ...] = MSI_BANDS
+ALL_BAND_NAMES = BAND_NAMES + MSI_BAND_NAMES
+N_HLS, N_ALL = len(BAND_NAMES), len(ALL_BAND_NAMES)
 
-#                         coastal blue   green  red    nir08  swir16 swir22
+#              coastal blue   green  red    nir08  swir16 swir22 | rededge071 075 078, nir
 ENDMEMBERS: dict[str, tuple[float, ...]] = {
-    "leaf": (0.030, 0.035, 0.080, 0.040, 0.430, 0.215, 0.095),
-    "conifer": (0.020, 0.022, 0.048, 0.026, 0.270, 0.125, 0.052),
-    "dry_veg": (0.060, 0.075, 0.110, 0.150, 0.270, 0.365, 0.265),
-    "soil_moist": (0.045, 0.055, 0.085, 0.115, 0.165, 0.245, 0.205),
-    "soil_dry": (0.095, 0.115, 0.175, 0.250, 0.315, 0.430, 0.370),
-    "rock": (0.115, 0.125, 0.155, 0.185, 0.235, 0.285, 0.250),
-    "water": (0.045, 0.040, 0.042, 0.020, 0.010, 0.006, 0.004),
-    "water_turbid": (0.065, 0.070, 0.098, 0.085, 0.038, 0.011, 0.007),
-    "snow": (0.890, 0.880, 0.860, 0.830, 0.730, 0.090, 0.070),
-    "roof": (0.140, 0.150, 0.170, 0.195, 0.240, 0.290, 0.265),
-    "asphalt": (0.055, 0.060, 0.070, 0.080, 0.105, 0.135, 0.125),
+    "leaf": (0.030, 0.035, 0.080, 0.040, 0.430, 0.215, 0.095, 0.135, 0.330, 0.410, 0.421),
+    "conifer": (0.020, 0.022, 0.048, 0.026, 0.270, 0.125, 0.052, 0.075, 0.200, 0.255, 0.263),
+    "dry_veg": (0.060, 0.075, 0.110, 0.150, 0.270, 0.365, 0.265, 0.185, 0.220, 0.250, 0.262),
+    "soil_moist": (0.045, 0.055, 0.085, 0.115, 0.165, 0.245, 0.205, 0.130, 0.142, 0.152, 0.160),
+    "soil_dry": (0.095, 0.115, 0.175, 0.250, 0.315, 0.430, 0.370, 0.272, 0.288, 0.300, 0.308),
+    "rock": (0.115, 0.125, 0.155, 0.185, 0.235, 0.285, 0.250, 0.200, 0.212, 0.222, 0.230),
+    "water": (0.045, 0.040, 0.042, 0.020, 0.010, 0.006, 0.004, 0.016, 0.013, 0.012, 0.011),
+    "water_turbid": (0.065, 0.070, 0.098, 0.085, 0.038, 0.011, 0.007, 0.075, 0.060, 0.050, 0.044),
+    "snow": (0.890, 0.880, 0.860, 0.830, 0.730, 0.090, 0.070, 0.815, 0.790, 0.765, 0.745),
+    "roof": (0.140, 0.150, 0.170, 0.195, 0.240, 0.290, 0.265, 0.210, 0.222, 0.232, 0.237),
+    "asphalt": (0.055, 0.060, 0.070, 0.080, 0.105, 0.135, 0.125, 0.088, 0.094, 0.100, 0.103),
 }
 _E = {k: np.asarray(v, dtype=np.float32) for k, v in ENDMEMBERS.items()}
 # shadow inside a pixel (canopy gaps, buildings) is modelled as a missing share: zero spectrum.
 
 # Residual differences between sensors after HLS harmonisation (bandpass + BRDF residuals):
-# S30 relative to L30, per band, and sensor noise (reflectance units, 1 sigma).
+# S30 relative to L30, per band, and sensor noise (reflectance units, 1 sigma). L30 has no
+# MSI band; its entries there are never used.
 SENSOR_GAIN = {
-    "L30": np.ones(7, dtype=np.float32),
-    "S30": np.asarray([1.01, 1.015, 1.005, 0.99, 1.01, 0.995, 0.985], dtype=np.float32),
+    "L30": np.ones(N_ALL, dtype=np.float32),
+    "S30": np.asarray(
+        [1.01, 1.015, 1.005, 0.99, 1.01, 0.995, 0.985, 1.0, 1.005, 1.01, 1.005], dtype=np.float32
+    ),
 }
 SENSOR_NOISE = {
-    "L30": np.asarray([0.0035, 0.003, 0.0025, 0.0025, 0.004, 0.003, 0.0025], dtype=np.float32),
-    "S30": np.asarray([0.0045, 0.0035, 0.003, 0.003, 0.0035, 0.003, 0.003], dtype=np.float32),
+    "L30": np.asarray(
+        [0.0035, 0.003, 0.0025, 0.0025, 0.004, 0.003, 0.0025, 0, 0, 0, 0], dtype=np.float32
+    ),
+    "S30": np.asarray(
+        [0.0045, 0.0035, 0.003, 0.003, 0.0035, 0.003, 0.003, 0.003, 0.003, 0.0035, 0.003],
+        dtype=np.float32,
+    ),
 }
 
 
-def _mix(parts: dict[str, np.ndarray]) -> np.ndarray:
-    """Sum of abundance * endmember spectrum -> (7, n) reflectance."""
+def _mix(parts: dict[str, np.ndarray], n_bands: int = N_HLS) -> np.ndarray:
+    """Sum of abundance * endmember spectrum -> (n_bands, n) reflectance."""
     out = None
     for name, ab in parts.items():
-        term = _E[name][:, None] * ab[None, :].astype(np.float32)
+        term = _E[name][:n_bands, None] * ab[None, :].astype(np.float32)
         out = term if out is None else out + term
     assert out is not None
     return out
@@ -77,10 +98,12 @@ def surface_reflectance(
     year: int,
     doy: float,
     noise_scale: float = 1.0,
+    n_bands: int = N_HLS,
 ) -> np.ndarray:
-    """Noise-free-of-sensor surface reflectance (7, y, x) float32 of the given surface state."""
+    """Noise-free-of-sensor surface reflectance (n_bands, y, x) float32 of the given surface
+    state: the 7 HLS bands of :data:`BAND_NAMES`, then (``n_bands=11``) the MSI ones."""
     h, w = classes.shape
-    refl = np.zeros((7, h, w), dtype=np.float32)
+    refl = np.zeros((n_bands, h, w), dtype=np.float32)
     tf = land.tex_fine * noise_scale
     tm = land.tex_mid * noise_scale
     green = grass_greenness(climate, doy)
@@ -94,7 +117,7 @@ def surface_reflectance(
     flat = classes.ravel()
     order = np.argsort(flat, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(flat, minlength=10))])
-    flat_refl = refl.reshape(7, -1)
+    flat_refl = refl.reshape(n_bands, -1)
 
     def put(code: int, fn) -> None:  # type: ignore[no-untyped-def]
         sel = order[bounds[code] : bounds[code + 1]]
@@ -105,7 +128,8 @@ def surface_reflectance(
         turb = np.clip(land.turbidity[idx] + 0.12 * tm[idx], 0.0, 1.0)
         weed = np.clip(0.02 + 0.02 * tf[idx], 0.0, 0.06)
         return _mix(
-            {"water": (1 - turb) * (1 - weed), "water_turbid": turb * (1 - weed), "leaf": weed}
+            {"water": (1 - turb) * (1 - weed), "water_turbid": turb * (1 - weed), "leaf": weed},
+            n_bands,
         )
 
     def trees(idx):  # type: ignore[no-untyped-def]
@@ -127,7 +151,7 @@ def surface_reflectance(
             "soil_moist": bare_branches * 0.2 + np.where(ground_snow, 0.0, lit_gap * 0.5),
             "snow": np.where(ground_snow, lit_gap + bare_branches * 0.5, 0.0),
         }
-        return _mix(parts)
+        return _mix(parts, n_bands)
 
     def grass(idx):  # type: ignore[no-untyped-def]
         g = np.clip(green + 0.06 * tm[idx], 0.02, 1.0)
@@ -139,14 +163,15 @@ def surface_reflectance(
                 "dry_veg": (1 - g) * cover,
                 "soil_dry": (1 - cover) * soil_dry,
                 "soil_moist": (1 - cover) * (1 - soil_dry),
-            }
+            },
+            n_bands,
         )
 
     def flooded(idx):  # type: ignore[no-untyped-def]
         g = np.clip(0.45 + 0.55 * green + 0.05 * tm[idx], 0.1, 1.0)
         wet = np.clip(0.45 + 0.08 * tm[idx] + 0.05 * tf[idx], 0.25, 0.7)
         veg = 1.0 - wet
-        return _mix({"water": wet, "leaf": veg * g * 0.85, "dry_veg": veg * (1 - g) * 0.8})
+        return _mix({"water": wet, "leaf": veg * g * 0.85, "dry_veg": veg * (1 - g) * 0.8}, n_bands)
 
     def crops(idx):  # type: ignore[no-untyped-def]
         pid = land.parcel[idx]
@@ -161,7 +186,8 @@ def surface_reflectance(
                 "dry_veg": d,
                 "soil_moist": soil * (1 - dry_share),
                 "soil_dry": soil * dry_share,
-            }
+            },
+            n_bands,
         )
 
     def scrub(idx):  # type: ignore[no-untyped-def]
@@ -174,7 +200,8 @@ def surface_reflectance(
                 "leaf": (shrub - shade) * g * 0.8,
                 "dry_veg": (shrub - shade) * (1 - g) + ground * 0.2,
                 "soil_dry": ground * 0.8,
-            }
+            },
+            n_bands,
         )
 
     def built(idx):  # type: ignore[no-untyped-def]
@@ -195,7 +222,7 @@ def surface_reflectance(
             parts["snow"] = np.where(snowy, veg * 0.8, 0.0)
             parts["leaf"] = np.where(snowy, 0.0, parts["leaf"])
             parts["dry_veg"] = np.where(snowy, veg * 0.2, parts["dry_veg"])
-        return _mix(parts)
+        return _mix(parts, n_bands)
 
     def bare(idx):  # type: ignore[no-untyped-def]
         high = land.elevation[idx] > np.quantile(land.elevation, 0.85)
@@ -210,13 +237,14 @@ def surface_reflectance(
                     high, 0.0, np.where(seasonal_bed, 0.4, 1 - dry) * (1 - litter)
                 ),
                 "dry_veg": litter,
-            }
+            },
+            n_bands,
         )
 
     def snowy(idx):  # type: ignore[no-untyped-def]
         share = np.clip(0.9 + 0.05 * tm[idx] + 0.02 * tf[idx], 0.6, 1.0)
         age = np.clip(0.9 + 0.05 * tm[idx], 0.7, 1.0)  # old, dirty snow is darker
-        return _mix({"snow": share * age, "rock": (1 - share)})
+        return _mix({"snow": share * age, "rock": (1 - share)}, n_bands)
 
     for code, fn in (
         (WATER, water),

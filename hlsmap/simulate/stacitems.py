@@ -45,6 +45,11 @@ BAND_INFO: dict[str, dict[str, tuple[str, str | None, float, float]]] = {
         "B02": ("Blue", "blue", 0.4966, 0.098),
         "B03": ("Green", "green", 0.56, 0.045),
         "B04": ("Red", "red", 0.6645, 0.038),
+        # the red edge has no eo 1.1 common name (PC gives none); broad B08 is PC's "nir"
+        "B05": ("Red-Edge 1", None, 0.7039, 0.019),
+        "B06": ("Red-Edge 2", None, 0.7402, 0.018),
+        "B07": ("Red-Edge 3", None, 0.7825, 0.028),
+        "B08": ("NIR Broad", "nir", 0.8351, 0.145),
         "B8A": ("NIR Narrow", None, 0.8648, 0.033),
         "B11": ("SWIR 1", "swir16", 1.6137, 0.143),
         "B12": ("SWIR 2", "swir22", 2.22024, 0.242),

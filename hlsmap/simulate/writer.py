@@ -16,6 +16,8 @@ import rasterio
 from affine import Affine
 
 from hlsmap.classes import colormap
+from hlsmap.sensors.hls import HLSL30, HLSS30
+from hlsmap.simulate.spectra import BAND_NAMES, MSI_BAND_NAMES
 
 FMASK_DESCRIPTION = (
     "Bits are listed from the MSB (bit 7) to the LSB (bit 0): \n"
@@ -24,27 +26,13 @@ FMASK_DESCRIPTION = (
     "2      adjacent to cloud\n1      cloud\n0      cirrus cloud\n"
 )
 
-# Asset key per harmonised band (the HLS v2.0 file band names); S30 NIR is the narrow B8A.
+# Asset key per harmonised band (the HLS v2.0 file band names), from the sensor adapters that
+# read them back, so the world and the readers share one band map (S30 nir08 is B8A, nir B08).
 ASSET_KEYS: dict[str, dict[str, str]] = {
-    "L30": {
-        "coastal": "B01",
-        "blue": "B02",
-        "green": "B03",
-        "red": "B04",
-        "nir08": "B05",
-        "swir16": "B06",
-        "swir22": "B07",
-    },
-    "S30": {
-        "coastal": "B01",
-        "blue": "B02",
-        "green": "B03",
-        "red": "B04",
-        "nir08": "B8A",
-        "swir16": "B11",
-        "swir22": "B12",
-    },
+    sensor.name: {band: spec.asset for band, spec in sensor.bands.items()}
+    for sensor in (HLSL30, HLSS30)
 }
+# The band long names of NASA's HLS v2.0 files.
 LONG_NAMES = {
     "coastal": "Coastal_Aerosol",
     "blue": "Blue",
@@ -53,7 +41,25 @@ LONG_NAMES = {
     "nir08": "NIR_Narrow",
     "swir16": "SWIR1",
     "swir22": "SWIR2",
+    "rededge071": "Red_Edge1",
+    "rededge075": "Red_Edge2",
+    "rededge078": "Red_Edge3",
+    "nir": "NIR_Broad",
 }
+
+
+def granule_bands(sensor: str, *, coastal: bool, red_edge: bool) -> tuple[str, ...]:
+    """The harmonised bands a world writes into a ``sensor`` granule, in file order.
+
+    Args:
+        sensor: ``"L30"`` or ``"S30"``.
+        coastal: the world writes B01.
+        red_edge: the world writes S30's B05, B06, B07 and B08.
+    """
+    names: tuple[str, ...] = BAND_NAMES if coastal else BAND_NAMES[1:]
+    if red_edge and sensor == "S30":
+        names = names + MSI_BAND_NAMES
+    return names
 
 
 def _profile(

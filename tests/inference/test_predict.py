@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import make_rule_net, simple_normalize
+from predict_nets import make_rule_net, simple_normalize
 
 from hlsmap.errors import ConfigError
 from hlsmap.inference.predict import Predictor
@@ -182,7 +182,7 @@ def test_hlsmap_unet_runs_through_the_kernel() -> None:
 _SHARDED = textwrap.dedent(
     """
     import jax, numpy as np
-    from conftest import make_conv_net
+    from predict_nets import make_conv_net
     from hlsmap.inference.predict import Predictor
     assert len(jax.devices()) == 8, jax.devices()
     net = make_conv_net()

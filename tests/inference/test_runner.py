@@ -214,7 +214,10 @@ def test_failing_reads_are_retried_then_reported(world, client, tmp_path) -> Non
     res = run_region(items, region_geobox(), model_dir, out, PERIODS, config=config,
                      client=client, progress=False)  # fmt: skip
     assert not res.ok and sorted(res.failed) == [(0, 1), (1, 1)]
-    assert len(calls.read_text().splitlines()) == 2 * 3  # two bad tiles, 1 try + 2 retries each
+    # two bad tiles, 1 try + 2 retries each; each try reads the first batch (3 observations)
+    # once, then each of its granules alone: all fail, and nothing of the tile was read, so it is
+    # the source, not a granule (hlsmap.inference.granules), and the tile is retried
+    assert len(calls.read_text().splitlines()) == 2 * 3 * (1 + 3)
     assert "failed after 3 attempts" in res.failed[(0, 1)]
     assert len(res.reports) == 2
     cls = read_outputs(out)["2024/class.tif"]

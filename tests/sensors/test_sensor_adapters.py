@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 
 from hlsmap.errors import ConfigError
-from hlsmap.sensors import BANDS, OPTIONAL_BANDS, SensorAdapter, get_sensor
+from hlsmap.sensors import BANDS, MSI_BANDS, OPTIONAL_BANDS, SensorAdapter, get_sensor
 from hlsmap.sensors.sentinel2 import boa_offset
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "hls"
+# STAC 1.1 eo common names of the red edge bands: centre wavelength range, nm
+RED_EDGE_NM = {"rededge071": (700, 720), "rededge075": (740, 760), "rededge078": (770, 790)}
 
 
 @pytest.mark.parametrize("name", ["L30", "S30", "S2L2A", "LC2L2"])
@@ -53,9 +55,19 @@ def test_hls_assets_match_planetary_computer(name: str, collection: str) -> None
             # PC tags L30 B05 "nir" and S30 B8A not at all; S30's "nir" is broad B08.
             assert 0.85 < eo["center_wavelength"] < 0.88
             assert eo.get("common_name") in (None, "nir")
+        elif band in RED_EDGE_NM:
+            # PC gives the red edge bands no common name; STAC 1.1's names say where they lie
+            lo, hi = RED_EDGE_NM[band]
+            assert "common_name" not in eo and lo < 1000 * eo["center_wavelength"] < hi
         else:
             assert eo["common_name"] == band
     assert doc["summaries"]["gsd"] == [a.resolution]
+    if name == "S30":  # every MSI band Dynamic World reads, broad NIR included
+        assert set(MSI_BANDS) <= set(a.bands)
+        assert item_assets[a.bands["nir"].asset]["title"] == "NIR Broad"
+        assert item_assets[a.bands["nir08"].asset]["title"] == "NIR Narrow"
+    else:  # PC's L30 B05-B07 are NIR and SWIR: no red edge, no broad NIR to map
+        assert not set(MSI_BANDS) & set(a.bands)
 
 
 def test_s30_nir08_is_b8a_not_b08() -> None:
@@ -127,8 +139,12 @@ def test_harmonize_stays_lazy_on_dask() -> None:
 
 
 def test_unknown_band() -> None:
-    with pytest.raises(ConfigError, match="no band 'nir'.*blue"):
-        get_sensor("S30").harmonize("nir", np.zeros(1, np.int16), {})
+    # L30 (OLI) has no broad NIR or red edge: asking for one names what L30 has
+    for band in MSI_BANDS:
+        with pytest.raises(ConfigError, match=f"sensor L30 has no band '{band}'.*blue"):
+            get_sensor("L30").harmonize(band, np.zeros(1, np.int16), {})
+    with pytest.raises(ConfigError, match="no band 'rededge'"):
+        get_sensor("S30").harmonize("rededge", np.zeros(1, np.int16), {})
 
 
 @pytest.mark.parametrize(

@@ -148,9 +148,11 @@ def test_cli_writes_a_world(tmp_path: Path) -> None:
 
     out = tmp_path / "cli-world"
     args = ["simulate", str(out), "--size", "64", "--months", "1", "--tiles", "1"]
-    main([*args, "--seed", "5", "--no-coastal", "--workers", "1"])  # returns on success
+    main([*args, "--seed", "5", "--no-coastal", "--red-edge", "--workers", "1"])  # returns
     world = World.open(out)
-    assert world.config.seed == 5 and world.items()
+    assert world.config.seed == 5 and world.config.red_edge and world.items()
+    s30 = [i for i in world.items() if i.collection_id == "hls2-s30"]
+    assert s30 and all({"B05", "B06", "B07", "B08"} <= set(i.assets) for i in s30)
     with pytest.raises(SystemExit) as exc:
         main(["simulate", str(out), "--climate", "arctic"])
     assert exc.value.code == 2
