@@ -33,8 +33,8 @@ def test_ctrl_c_stops_the_cluster_and_says_how_to_resume(served_world, tmp_path:
     hlsmap = Path(sys.executable).with_name("hlsmap")
     args = [str(hlsmap), "predict", str(out), "--model", str(served_world.model), "--year",
             "2024", "--source", served_world.api, "--bbox",
-            *(str(v) for v in served_world.world.bbox), "--tile-size", "8", "--halo", "8", "--overlap", "4",
-            "--threads", "1", "--no-progress"]  # fmt: skip
+            *(str(v) for v in served_world.world.bbox), "--tile-size", "8", "--halo", "8",
+            "--overlap", "4", "--threads", "1", "--no-progress"]  # fmt: skip
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)  # fmt: skip
     try:
