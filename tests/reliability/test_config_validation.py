@@ -64,9 +64,9 @@ def test_command_line_values(served_world, tmp_path: Path, capsys) -> None:
     assert "n_workers must be a whole number >= 1" in one_line_error(capsys)
 
 
-def test_antimeridian_box_says_how_to_split(tmp_path: Path, capsys) -> None:
-    code = cli("map", "--bbox", "170", "-10", "-170", "10", "--year", "2024", "--model", "m",
-               "--out", str(tmp_path / "o"), "--plan")  # fmt: skip
+def test_antimeridian_box_says_how_to_split(served_world, tmp_path: Path, capsys) -> None:
+    code = cli("map", "--bbox", "170", "-10", "-170", "10", "--year", "2024", "--model",
+               str(served_world.model), "--out", str(tmp_path / "o"), "--plan")  # fmt: skip
     assert code == 2
     err = one_line_error(capsys)
     assert "crosses the antimeridian" in err and "--bbox 170 -10 180 10" in err
