@@ -49,6 +49,8 @@ class MapConfig:
         sensors: sensor names.
         max_cloud: skip granules above this ``eo:cloud_cover`` (percent).
         seasons: season windows such as ``wet=11-04`` (month ranges, wrapping the year end).
+        season_wrap: ``within`` (a season keeps to the calendar year: wet=11-04 of 2024 is
+            Jan-Apr + Nov-Dec 2024) or ``span`` (Nov 2023-Apr 2024), as ``hlsmap consensus``.
         detect_seasons: detect wet/dry windows from the data when none are given.
         change: also map the previous year and write change products against it.
         mmu_ha: minimum mapping unit of change, in hectares (smaller changed patches are
@@ -68,6 +70,7 @@ class MapConfig:
             exported to OpenVINO: the fastest CPU kernel, ``pip install 'hlsmap[openvino]'``).
         precision: ``f32`` or ``bf16`` (bfloat16 compute: GPUs, or CPUs with bf16 units on
             the openvino runtime).
+        license: the products' licence (SPDX id) recorded in their STAC.
     """
 
     year: int
@@ -80,6 +83,7 @@ class MapConfig:
     sensors: tuple[str, ...] = ("L30", "S30")
     max_cloud: float | None = None
     seasons: tuple[str, ...] = ()
+    season_wrap: str = "within"
     detect_seasons: bool = True
     change: bool = False
     mmu_ha: float = 1.0
@@ -96,6 +100,7 @@ class MapConfig:
     runtime: str = "jax"
     precision: str = "f32"
     grid: Any = None
+    license: str = "CC-BY-4.0"
 
     def __post_init__(self) -> None:
         given = [k for k in ("bbox", "geojson", "tile", "grid") if getattr(self, k) is not None]
@@ -118,6 +123,8 @@ class MapConfig:
             raise ConfigError(f"runtime {self.runtime!r} unknown; use jax or openvino")
         if self.precision not in ("f32", "bf16"):
             raise ConfigError(f"precision {self.precision!r} unknown; use f32 or bf16")
+        if self.season_wrap not in ("within", "span"):
+            raise ConfigError(f"season wrap {self.season_wrap!r} unknown; use within or span")
 
     @property
     def region(self) -> Region:
