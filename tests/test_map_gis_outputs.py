@@ -1,8 +1,10 @@
-"""What GIS and STAC tools read from a real `hlsmap map` run (the installed console script, a
-two-year synthetic world behind a local STAC API, change and a wet season that spans the year
-end): every STAC document passes strict offline validation and names no machine path; GDAL
-reads the class names, colour tables, nodata and units back from the COGs; each season map
-says exactly which days it covers."""
+"""What GIS and STAC tools read from real `hlsmap map` runs: every STAC document passes strict
+offline validation and names no machine path; GDAL reads the class names, colour tables,
+nodata and units back from the COGs; each season map says exactly which days it covers.
+
+The default run maps the session's tiny served world (4 months of 2024) with a wrapping wet
+season kept within the year. The slow tests run the installed console script on a two-year
+world with change and a wet season that spans the year end (~1 min: simulating two years)."""
 
 from __future__ import annotations
 
@@ -84,6 +86,7 @@ def stac_documents(out: Path) -> dict[Path, dict]:
     return docs
 
 
+@pytest.mark.slow
 def test_every_stac_document_passes_strict_validation(run: Run) -> None:
     docs = stac_documents(run.out)
     # main collection + 4 period items (annual 2023/2024, wet, dry) + change collection + item
@@ -101,6 +104,7 @@ def test_every_stac_document_passes_strict_validation(run: Run) -> None:
             assert (path.parent / asset["href"]).exists(), asset["href"]
 
 
+@pytest.mark.slow
 def test_catalog_reads_back_whole_with_pystac(run: Run) -> None:
     coll = pystac.Collection.from_file(str(run.out / "collection.json"))
     assert coll.license == "CC0-1.0"
@@ -123,6 +127,7 @@ def test_catalog_reads_back_whole_with_pystac(run: Run) -> None:
     ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_items_say_what_made_them(run: Run) -> None:
     doc = json.loads((run.out / "hlsmap-annual-2024" / "hlsmap-annual-2024.json").read_text())
     p = doc["properties"]
@@ -147,6 +152,7 @@ def test_items_say_what_made_them(run: Run) -> None:
     assert bands["confidence"]["scale"] == 1.0
 
 
+@pytest.mark.slow
 def test_spanning_wet_season_says_exactly_which_days(run: Run) -> None:
     doc = json.loads((run.out / "hlsmap-wet-2024" / "hlsmap-wet-2024.json").read_text())
     p = doc["properties"]
@@ -181,6 +187,7 @@ def categories(xml: str) -> list[str]:
     return [re.sub(r"</?Category ?/?>", "", c) for c in found]
 
 
+@pytest.mark.slow
 def test_gdal_reads_class_names_and_colours(run: Run, tmp_path: Path) -> None:
     path = run.out / "hlsmap-annual-2024" / "class.tif"
     xml = gdal_band(path, tmp_path)
@@ -198,6 +205,7 @@ def test_gdal_reads_class_names_and_colours(run: Run, tmp_path: Path) -> None:
     assert {int(v): int(n) for v, n in rows} == {v: int(counts[v]) for v in range(1, 10)}
 
 
+@pytest.mark.slow
 def test_gdal_reads_transition_names_and_quality_nodata(run: Run, tmp_path: Path) -> None:
     change = next((run.out / "change").glob("hlsmap-change-*"))
     xml = gdal_band(change / "transitions.tif", tmp_path)
@@ -211,3 +219,32 @@ def test_gdal_reads_transition_names_and_quality_nodata(run: Run, tmp_path: Path
     for layer, unit in (("confidence", "%"), ("n_valid", "count")):
         with rasterio.open(run.out / "hlsmap-annual-2024" / f"{layer}.tif") as src:
             assert src.nodata == 0 and src.units[0] == unit, layer
+
+
+@pytest.fixture(scope="module")
+def small_run(served_world, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from hlsmap.mapping import run_map
+    from hlsmap.runconfig import MapConfig
+
+    out = tmp_path_factory.mktemp("small") / "out"
+    cfg = MapConfig(
+        year=2024, out=str(out), model=str(served_world.model), bbox=served_world.world.bbox,
+        source=served_world.api, seasons=("wet=12-02",), season_wrap="within",
+    )  # fmt: skip
+    run_map(cfg, progress=False)
+    return out
+
+
+def test_small_map_run_is_strictly_valid_stac(small_run: Path, served_world, tmp_path) -> None:
+    docs = stac_documents(small_run)
+    assert len(docs) == 3  # collection + annual + wet
+    for path, d in docs.items():
+        stacval.validate(d)
+        assert str(small_run) not in path.read_text()
+        assert not [lk for lk in d["links"] if lk["rel"] == "self"]
+    wet = docs[small_run / "hlsmap-wet-2024" / "hlsmap-wet-2024.json"]["properties"]
+    assert wet["hlsmap:date_ranges"] == [["2024-01-01", "2024-02-29"], ["2024-12-01", "2024-12-31"]]
+    served = {i.id: i.datetime for i in served_world.world.items()}
+    assert {served[g].month for g in wet["hlsmap:source_granules"]} == {1, 2}
+    xml = gdal_band(small_run / "hlsmap-annual-2024" / "class.tif", tmp_path)
+    assert categories(xml)[1] == "Water" and xml.count("<Entry ") == 10
