@@ -108,11 +108,23 @@ def source_providers(source: str | None) -> list[pystac.Provider]:
             url="https://planetarycomputer.microsoft.com/",
         )
         return [lpdaac, host]
-    if source and urlsplit(source).scheme in ("http", "https"):
-        parts = urlsplit(source)
+    parts = urlsplit(source or "")
+    if parts.scheme in ("http", "https") and not _loopback(parts.hostname):
         return [pystac.Provider(parts.hostname or source, roles=[pystac.ProviderRole.HOST],
                                 url=f"{parts.scheme}://{parts.netloc}/")]  # fmt: skip
     return []
+
+
+def _loopback(host: str | None) -> bool:
+    """A host on this machine only (a local test or mirror API): no provider to credit."""
+    import ipaddress
+
+    if not host or host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def hlsmap_provider() -> pystac.Provider:
