@@ -110,7 +110,7 @@ def source_providers(source: str | None) -> list[pystac.Provider]:
         return [lpdaac, host]
     parts = urlsplit(source or "")
     if parts.scheme in ("http", "https") and not _loopback(parts.hostname):
-        return [pystac.Provider(parts.hostname or source, roles=[pystac.ProviderRole.HOST],
+        return [pystac.Provider(parts.hostname or parts.netloc, roles=[pystac.ProviderRole.HOST],
                                 url=f"{parts.scheme}://{parts.netloc}/")]  # fmt: skip
     return []
 
