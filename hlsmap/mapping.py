@@ -240,8 +240,63 @@ def _run_config(cfg: MapConfig) -> Any:
     )
 
 
+def _year_periods(cfg: MapConfig, year: int, seasons: Any) -> list[Any]:
+    """The periods mapped for ``year``: the calendar year, and the seasons of ``cfg.year``
+    (``cfg.season_wrap``: within the year, or spanning from the previous one)."""
+    from hlsmap.periods import Period
+
+    periods = [Period.year(year, name=f"annual-{year}")]
+    if year == cfg.year and seasons is not None:
+        wrap = cfg.season_wrap
+        periods += [
+            Period.season(f"{name}-{year}", window, year, wrap=wrap)  # type: ignore[arg-type]
+            for name, window in seasons.windows.items()
+        ]
+    return periods
+
+
+def _items_before(cfg: MapConfig, periods: list[Any], year: int) -> list[Any]:
+    """Items of the days before ``year`` that a spanning season covers (Nov-Dec of the year
+    before for ``wet=11-04``); the year's own search does not reach them."""
+    import numpy as np
+
+    from hlsmap.errors import EmptySearchError
+    from hlsmap.search import search
+
+    start = min(p.start for p in periods)
+    year_start = np.datetime64(f"{year:04d}-01-01", "D")
+    if start >= year_start:
+        return []
+    last = year_start - np.timedelta64(1, "D")
+    try:
+        return search(
+            cfg.source, region=cfg.region, datetime=f"{start}/{last}", sensors=cfg.sensors,
+            max_cloud=cfg.max_cloud,
+        )  # fmt: skip
+    except EmptySearchError:
+        return []  # the season starts before the archive does: it covers what there is
+
+
+def _provenance(cfg: MapConfig, items: list[Any]) -> Any:
+    """Licence, model, source granules and providers of the run's products."""
+    from hlsmap.outputs.provenance import Provenance, granules, model_info, source_providers
+
+    return Provenance(
+        license=cfg.license,
+        model=model_info(cfg.model),
+        sources=granules(items),
+        providers=tuple(source_providers(cfg.source)),
+    )
+
+
 def _products(
-    out: Path, result: Any, periods: list[Any], geobox: Any, cfg: MapConfig, props: dict[str, Any]
+    out: Path,
+    result: Any,
+    periods: list[Any],
+    geobox: Any,
+    cfg: MapConfig,
+    props: dict[str, Any],
+    provenance: Any = None,
 ) -> dict[str, Any]:
     """Write each period's products (COG + PNG + statistics + STAC item) from the run's tiles.
 
@@ -255,8 +310,9 @@ def _products(
     for period in periods:
         source = TileMosaic(result.tasks, geobox, period.name)
         items[period.name] = write_period_products(
-            out, period, source, geobox, scheme=cfg.scheme, properties=props
-        )
+            out, period, source, geobox, scheme=cfg.scheme, properties=props,
+            provenance=provenance,
+        )  # fmt: skip
     return items
 
 
@@ -284,7 +340,6 @@ def _run_map_locked(cfg: MapConfig, out: Path, client: Any, progress: bool) -> M
     from hlsmap.inference.runner import run_region
     from hlsmap.outputs import stac
     from hlsmap.outputs.atomic import remove_stale_temps, write_text
-    from hlsmap.periods import Period
 
     start = time.perf_counter()
     remove_stale_temps(out)  # what killed writes left; ours alone: we hold the lock
@@ -317,15 +372,12 @@ def _run_map_locked(cfg: MapConfig, out: Path, client: Any, progress: bool) -> M
     missing: dict[int, dict[tuple[int, int], str]] = {}
     annual: dict[int, Path] = {}
     for year in _years(cfg):
-        periods = [Period.year(year, name=f"annual-{year}")]
-        if year == cfg.year and seasons is not None:
-            periods += [
-                Period.season(f"{name}-{year}", window, year)
-                for name, window in seasons.windows.items()
-            ]
+        periods = _year_periods(cfg, year, seasons)
+        items = _items_before(cfg, periods, year) + list(plan.found[year])
+        provenance = _provenance(cfg, items)
         work = out / "work" / str(year)
         result = run_region(
-            plan.found[year], plan.geobox, cfg.model, work, periods,
+            items, plan.geobox, cfg.model, work, periods,
             config=run_config, client=client, progress=progress, mosaic=False,
         )  # fmt: skip
         pixel_obs += result.pixel_observations
@@ -346,7 +398,7 @@ def _run_map_locked(cfg: MapConfig, out: Path, client: Any, progress: bool) -> M
         year_props.update(stac.dropped_granules_properties(result.dropped_granules))
         if result.failed:  # the STAC items say where the maps have no data, and why
             year_props["hlsmap:missing_tiles"] = _missing_tiles(result)
-        made = _products(out, result, periods, plan.geobox, cfg, year_props)
+        made = _products(out, result, periods, plan.geobox, cfg, year_props, provenance)
         annual[year] = out / f"hlsmap-annual-{year}" / "class.tif"
         products.update(made)
     if cfg.change:
@@ -354,13 +406,21 @@ def _run_map_locked(cfg: MapConfig, out: Path, client: Any, progress: bool) -> M
 
         change_dir = out / "change"
         products["change"] = run_change(
-            ChangeConfig(annual[cfg.year - 1], annual[cfg.year], change_dir, mmu_ha=cfg.mmu_ha)
-        )
+            ChangeConfig(
+                annual[cfg.year - 1], annual[cfg.year], change_dir, mmu_ha=cfg.mmu_ha,
+                license=cfg.license,
+            )
+        )  # fmt: skip
+    from hlsmap.outputs.provenance import Provenance, source_providers
+
     collection = stac.write_catalog(
         out,
         [i for k, i in products.items() if k != "change"],
         collection_id="hlsmap-maps",
         title=f"hlsmap land-cover maps {cfg.year}",
+        license=cfg.license,
+        providers=Provenance(providers=tuple(source_providers(cfg.source))).all_providers(),
+        children=[out / "change" / "collection.json"] if cfg.change else (),
     )
     return MapResult(
         out=out,

@@ -49,6 +49,8 @@ class MapConfig:
         sensors: sensor names.
         max_cloud: skip granules above this ``eo:cloud_cover`` (percent).
         seasons: season windows such as ``wet=11-04`` (month ranges, wrapping the year end).
+        season_wrap: ``within`` (a season keeps to the calendar year: wet=11-04 of 2024 is
+            Jan-Apr + Nov-Dec 2024) or ``span`` (Nov 2023-Apr 2024), as ``hlsmap consensus``.
         detect_seasons: detect wet/dry windows from the data when none are given.
         change: also map the previous year and write change products against it.
         mmu_ha: minimum mapping unit of change, in hectares (smaller changed patches are
@@ -73,6 +75,7 @@ class MapConfig:
             the openvino runtime).
         strict: a granule that cannot be read fails its tile instead of being skipped (and
             listed as ``hlsmap:dropped_granules`` in the products' STAC items).
+        license: the products' licence (SPDX id) recorded in their STAC.
     """
 
     year: int
@@ -85,6 +88,7 @@ class MapConfig:
     sensors: tuple[str, ...] = ("L30", "S30")
     max_cloud: float | None = None
     seasons: tuple[str, ...] = ()
+    season_wrap: str = "within"
     detect_seasons: bool = True
     change: bool = False
     mmu_ha: float = 1.0
@@ -102,6 +106,7 @@ class MapConfig:
     precision: str = "f32"
     strict: bool = False
     grid: Any = None
+    license: str = "CC-BY-4.0"
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -126,6 +131,8 @@ class MapConfig:
         if self.precision not in ("f32", "bf16"):
             raise ConfigError(f"precision {self.precision!r} unknown; use f32 or bf16")
         _check_ranges(self)
+        if self.season_wrap not in ("within", "span"):
+            raise ConfigError(f"season wrap {self.season_wrap!r} unknown; use within or span")
 
     @property
     def region(self) -> Region:
@@ -165,9 +172,9 @@ _FIELDS = {f.name for f in dataclasses.fields(MapConfig)}
 # value is checked here the way the command line checks its options (one line, exit 2).
 _INT = ("year", "min_valid", "tile_size", "halo", "n_workers")
 _NUMBER = ("max_cloud", "mmu_ha", "resolution")
-_BOOL = ("detect_seasons", "change", "save_predictions")
+_BOOL = ("detect_seasons", "change", "save_predictions", "strict")
 _STR = ("model", "out", "geojson", "tile", "source", "rule", "balance", "scheme", "scheduler",
-        "runtime", "precision")  # fmt: skip
+        "runtime", "precision", "season_wrap", "license")  # fmt: skip
 _OPTIONAL = ("bbox", "geojson", "tile", "max_cloud", "scheduler", "n_workers", "grid", "halo",
              "resolution")  # fmt: skip
 

@@ -33,6 +33,14 @@ def map_cmd(
         list[str] | None,
         typer.Option(help="A season as NAME=MM-MM (repeat), e.g. wet=11-04. Default: detected."),
     ] = None,
+    season_wrap: Annotated[
+        str | None,
+        typer.Option(
+            "--season-wrap",
+            help="within: seasons keep to the calendar year (default); span: wet=11-04 of 2024"
+            " is Nov 2023-Apr 2024.",
+        ),
+    ] = None,
     change: Annotated[
         bool | None, typer.Option("--change/--no-change", help="Also map change vs last year.")
     ] = None,
@@ -79,6 +87,9 @@ def map_cmd(
             help="Fail a tile on a granule that cannot be read (default: skip it, report it).",
         ),
     ] = None,
+    license: Annotated[
+        str | None, typer.Option("--license", help="Licence of the products (SPDX id).")
+    ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="A TOML/YAML file holding any option.")
     ] = None,
@@ -101,6 +112,7 @@ def map_cmd(
         source=source,
         sensors=sensors,
         seasons=season,
+        season_wrap=season_wrap,
         change=change,
         max_cloud=max_cloud,
         rule=rule,
@@ -115,6 +127,7 @@ def map_cmd(
         runtime=runtime,
         precision=precision,
         strict=strict,
+        license=license,
     )
     if plan:
         p = plan_map(cfg)

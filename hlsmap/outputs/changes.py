@@ -31,9 +31,10 @@ from hlsmap.alerts import ALERT_KINDS, AlertState, day_number
 from hlsmap.change import NAMED_CHANGES, compute_change, hectares_per_pixel, mmu_pixels
 from hlsmap.classes import NODATA, SURFACE_CLASSES
 from hlsmap.errors import ConfigError
-from hlsmap.outputs import cog, quicklook, stac, stats
+from hlsmap.outputs import cog, pam, quicklook, stac, stats
 from hlsmap.outputs.atomic import write_text
 from hlsmap.outputs.blocks import Decimator, Window, block_windows
+from hlsmap.outputs.provenance import DEFAULT_LICENSE, Provenance
 
 KIND_TEXT = {
     "tree_loss": "trees in the baseline, another class now",
@@ -48,8 +49,8 @@ assert set(KIND_TEXT) == set(ALERT_KINDS) <= set(NAMED_CHANGES)
 
 @dataclass
 class ChangeConfig:
-    """Inputs of ``hlsmap change``: two class maps on one grid and the minimum mapping unit
-    (``mmu`` pixels, or ``mmu_ha`` hectares when set)."""
+    """Inputs of ``hlsmap change``: two class maps on one grid, the minimum mapping unit
+    (``mmu`` pixels, or ``mmu_ha`` hectares when set) and the products' licence."""
 
     before: Path
     after: Path
@@ -58,23 +59,23 @@ class ChangeConfig:
     mmu_ha: float | None = None
     connectivity: int = 8
     blocksize: int = 512
+    license: str = DEFAULT_LICENSE
+
+
+TRANSITIONS = pam.transition_categories()
+"""Categories of ``transitions.tif`` (every from-to pair; names, colours in the COG and STAC)."""
 
 
 def transition_classes() -> list[dict[str, Any]]:
     """``classification:classes`` for the transition raster (every from-to pair)."""
-    out: list[dict[str, Any]] = [
-        {"value": 0, "name": "no_data", "description": "No data", "nodata": True}
-    ]
-    for a in SURFACE_CLASSES:
-        for b in SURFACE_CLASSES:
-            out.append(
-                {
-                    "value": a.code * 10 + b.code,
-                    "name": f"{a.name}_to_{b.name}" if a != b else f"{a.name}_unchanged",
-                    "description": f"{a.title} to {b.title}" if a != b else f"{a.title}",
-                }
-            )
-    return out
+    return [c.to_dict() for c in stac.classifications(TRANSITIONS)]
+
+
+def named_categories(name: str) -> list[pam.Category]:
+    """Categories of a named change layer (``tree_loss.tif``...: 1 change, 0 none, 255 no
+    data)."""
+    text = name.replace("_", " ")
+    return pam.flag_categories(name, text[:1].upper() + text[1:], f"No {text}")
 
 
 def _label(path: str | Path) -> str:
@@ -108,8 +109,10 @@ def run_change(cfg: ChangeConfig) -> Any:
     mmu = mmu_pixels(cfg.mmu_ha, gb_a) if cfg.mmu_ha is not None else int(cfg.mmu)
     name = f"hlsmap-change-{_label(cfg.before)}-{_label(cfg.after)}"
     d = Path(cfg.out_dir) / name
-    layers: dict[str, dict[str, Any]] = {"transitions": {"nodata": 0, "description": "from*10+to"}}
-    layers.update({k: {"nodata": 255, "description": k} for k in NAMED_CHANGES})
+    layers: dict[str, dict[str, Any]] = {
+        "transitions": cog.categorical_options(TRANSITIONS, 0, "from*10+to"),
+        **{k: cog.categorical_options(named_categories(k), 255, k) for k in NAMED_CHANGES},
+    }
     pairs = np.zeros((len(SURFACE_CLASSES),) * 2, np.int64)
     changed = 0
     named = dict.fromkeys(NAMED_CHANGES, 0)
@@ -120,8 +123,7 @@ def run_change(cfg: ChangeConfig) -> Any:
         src_b = stack.enter_context(rasterio.open(cfg.after))
         writers = {
             k: stack.enter_context(cog.cog_stream(d / f"{k}.tif", gb_a, np.uint8,
-                                                  resampling="mode", blocksize=cfg.blocksize,
-                                                  **opts))
+                                                  blocksize=cfg.blocksize, **opts))
             for k, opts in layers.items()
         }  # fmt: skip
         for window, t, masks in change_blocks(src_a, src_b, mmu, cfg.connectivity, cfg.blocksize):
@@ -160,12 +162,13 @@ def run_change(cfg: ChangeConfig) -> Any:
         classified=(),
         properties=props,
         extra_assets=extra,
+        categories={k: opts["categories"] for k, opts in layers.items()},
+        provenance=Provenance(license=cfg.license),
     )
-    item.assets["transitions"].extra_fields["classification:classes"] = transition_classes()
-    item.stac_extensions.append(stac.CLASSIFICATION)
     stac.write_catalog(
-        cfg.out_dir, [item], collection_id="hlsmap-change", title="hlsmap change maps"
-    )
+        cfg.out_dir, [item], collection_id="hlsmap-change", title="hlsmap change maps",
+        license=cfg.license,
+    )  # fmt: skip
     return item
 
 
@@ -301,13 +304,14 @@ def run_alerts(cfg: AlertsConfig) -> Any:
             d / "alert.tif", res["alert"].values, geobox, blocksize=cfg.blocksize
         )
     }
-    for name, nodata in (
-        ("status", None),
-        ("first_date", 0),
-        ("confirmed_date", 0),
-        ("class_date", 0),
-        ("ended_date", 0),
-        ("confidence", None),
+    days = "days since 1970-01-01"
+    for name, nodata, units in (
+        ("status", None, None),
+        ("first_date", 0, days),
+        ("confirmed_date", 0, days),
+        ("class_date", 0, days),
+        ("ended_date", 0, days),
+        ("confidence", None, "%"),
     ):
         cogs[name] = cog.write_cog(
             d / f"{name}.tif",
@@ -317,6 +321,7 @@ def run_alerts(cfg: AlertsConfig) -> Any:
             resampling="nearest",
             description=name,
             blocksize=cfg.blocksize,
+            units=units,
         )
     ha = hectares_per_pixel(geobox)
     kinds = state.kinds()

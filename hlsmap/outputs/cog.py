@@ -1,28 +1,35 @@
 """Cloud-optimized GeoTIFFs: deflate, internal tiles, overviews, colour table, atomic writes.
 
 Written with GDAL's COG driver (through rasterio): class maps get overviews by *mode*
-resampling (an average of class codes means nothing) and the embedded colour table of
-:func:`hlsmap.classes.colormap`; continuous layers get averaged overviews. GDAL builds overviews
-down to one tile, so rasters no larger than one tile (``blocksize``) have none.
+resampling (an average of class codes means nothing) and the embedded colour table of their
+categories (:func:`hlsmap.outputs.pam.colour_table`); continuous layers get averaged overviews.
+GDAL builds overviews down to one tile, so rasters no larger than one tile (``blocksize``) have
+none.
 
 :func:`write_cog` writes an array held in memory; :func:`cog_stream` writes a region window by
 window (a tiled GeoTIFF on disk first, then GDAL's COG copy of it, which reads it block by
 block), so its memory is bounded by the window, whatever the region's size. Both give the same
 file for the same pixels.
+
+Categorical layers (``categories=``: class maps, transitions, 0/1 flags) also get their names,
+a colour table of the used entries and a raster attribute table with pixel counts in the PAM
+sidecar GDAL reads with them (:mod:`hlsmap.outputs.pam`); ``units=`` records the band's unit
+(GDAL's unit type: QGIS and ``gdalinfo`` show it; STAC ``raster:bands`` reads it back).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hlsmap.classes import NODATA, colormap
+from hlsmap.classes import NODATA
 from hlsmap.errors import ConfigError, OutputError
+from hlsmap.outputs import pam
 from hlsmap.outputs.atomic import atomic_path
 
 
@@ -44,6 +51,8 @@ def write_cog(
     tags: dict[str, Any] | None = None,
     description: str | None = None,
     blocksize: int = 512,
+    categories: Sequence[pam.Category] | None = None,
+    units: str | None = None,
 ) -> Path:
     """Write one 2-D layer as a COG (atomically).
 
@@ -57,6 +66,8 @@ def write_cog(
         tags: GDAL metadata tags to store.
         description: the band's description.
         blocksize: internal tile size (a multiple of 16, at least 128: GDAL's COG minimum).
+        categories: the values of a categorical layer (names, colours; a PAM sidecar).
+        units: the unit of the values (``"%"``, ``"count"``...).
     """
     import rasterio
 
@@ -73,10 +84,29 @@ def write_cog(
     try:
         with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
             dst.write(a.astype(profile["dtype"], copy=False), 1)
-            _describe(dst, colormap_, tags, description)
+            _describe(dst, colormap_, tags, description, units)
     except rasterio.errors.RasterioIOError as exc:
         raise OutputError(f"cannot write {path}: {exc}") from exc
+    _sidecar(path, categories, _counts(a) if categories else None)
     return Path(path)
+
+
+def _counts(a: np.ndarray) -> np.ndarray:
+    """Pixels per value of an integer block (256 bins: categorical layers are uint8)."""
+    return np.bincount(np.asarray(a, np.uint8).ravel(), minlength=256).astype(np.int64)
+
+
+def _sidecar(
+    path: str | os.PathLike[str],
+    categories: Sequence[pam.Category] | None,
+    counts: np.ndarray | None,
+) -> None:
+    """Write the PAM sidecar of a categorical layer, or drop a stale one of an earlier run
+    (GDAL would read its names and colours over the new file's)."""
+    if categories:
+        pam.write_pam(path, categories, counts)
+    else:
+        pam.pam_path(path).unlink(missing_ok=True)
 
 
 def _check_blocksize(blocksize: int) -> None:
@@ -108,14 +138,17 @@ def _describe(
     colormap_: dict[int, tuple[int, int, int, int]] | None,
     tags: dict[str, Any] | None,
     description: str | None,
+    units: str | None = None,
 ) -> None:
-    """Colour table, tags and band description of an open dataset (both writers)."""
+    """Colour table, tags, band description and unit of an open dataset (both writers)."""
     if colormap_ is not None:
         dst.write_colormap(1, colormap_)
     if tags:
         dst.update_tags(**{k: str(v) for k, v in tags.items()})
     if description:
         dst.set_band_description(1, description)
+    if units:
+        dst.units = (units,)
 
 
 def _cog_options(dtype: Any, paletted: bool, blocksize: int, resampling: str) -> dict[str, Any]:
@@ -147,10 +180,12 @@ def _bounded_gdal_cache() -> contextlib.AbstractContextManager[Any]:
 class BlockWriter:
     """The writing end of :func:`cog_stream`: ``write(window, block)`` once per window."""
 
-    def __init__(self, path: Path, dst: Any) -> None:
+    def __init__(self, path: Path, dst: Any, count: bool = False) -> None:
         self.path = path
         self.dtype = np.dtype(dst.dtypes[0])
         self._dst = dst
+        # pixels per value of a categorical layer, for its attribute table's count column
+        self.counts: np.ndarray | None = np.zeros(256, np.int64) if count else None
 
     def write(self, window: tuple[int, int, int, int], block: np.ndarray) -> None:
         """Write ``block`` (``(height, width)``) at ``window`` = ``(row, col, height, width)``."""
@@ -159,7 +194,10 @@ class BlockWriter:
         r, c, h, w = window
         if block.shape != (h, w):
             raise ConfigError(f"block of shape {block.shape} for a {h} x {w} window")
-        self._dst.write(block.astype(self.dtype, copy=False), 1, window=Window(c, r, w, h))
+        block = block.astype(self.dtype, copy=False)
+        self._dst.write(block, 1, window=Window(c, r, w, h))
+        if self.counts is not None:
+            self.counts += _counts(block)
 
 
 @contextlib.contextmanager
@@ -173,6 +211,8 @@ def cog_stream(
     tags: dict[str, Any] | None = None,
     description: str | None = None,
     blocksize: int = 512,
+    categories: Sequence[pam.Category] | None = None,
+    units: str | None = None,
 ) -> Iterator[BlockWriter]:
     """Write one layer as a COG window by window (atomically); arguments as :func:`write_cog`.
 
@@ -204,27 +244,41 @@ def cog_stream(
         stack.callback(stage.unlink, missing_ok=True)
         try:
             dst = stack.enter_context(rasterio.open(stage, "w", **profile))
-            _describe(dst, colormap_, tags, description)
+            _describe(dst, colormap_, tags, description, units)
         except rasterio.errors.RasterioIOError as exc:
             raise OutputError(f"cannot write {path}: {exc}") from exc
-        yield BlockWriter(Path(path), dst)
+        writer = BlockWriter(Path(path), dst, count=bool(categories))
+        yield writer
         try:
             dst.close()
             rasterio.shutil.copy(stage, tmp, driver="COG", **options)
         except rasterio.errors.RasterioIOError as exc:
             raise OutputError(f"cannot write {path}: {exc}") from exc
+    _sidecar(path, categories, writer.counts)
 
 
 def class_cog_options(scheme: str = "v1", tags: dict[str, Any] | None = None) -> dict[str, Any]:
     """The :func:`write_cog` / :func:`cog_stream` keywords of a class map of ``scheme``."""
-    if scheme not in ("v1", "v2"):
-        raise ConfigError(f"unknown class scheme {scheme!r}; use v1 or v2")
+    categories = pam.class_categories(scheme)  # raises on an unknown scheme
+    return categorical_options(categories, NODATA, "land cover class",
+                               {"class_scheme": scheme, **(tags or {})})  # fmt: skip
+
+
+def categorical_options(
+    categories: Sequence[pam.Category],
+    nodata: int,
+    description: str,
+    tags: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The :func:`write_cog` / :func:`cog_stream` keywords of a categorical layer: its colour
+    table (the used entries), names and attribute table, mode overviews."""
     return {
-        "nodata": NODATA,
+        "nodata": nodata,
         "resampling": "mode",
-        "colormap_": colormap(scheme),
-        "tags": {"class_scheme": scheme, **(tags or {})},
-        "description": "land cover class",
+        "colormap_": pam.colour_table(categories),
+        "tags": dict(tags or {}),
+        "description": description,
+        "categories": list(categories),
     }
 
 

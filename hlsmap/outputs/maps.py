@@ -6,8 +6,9 @@
     OUT/seasons.json                         the seasons used (given or detected), if any
     OUT/hlsmap-<period>/hlsmap-<period>.json STAC item
     OUT/hlsmap-<period>/class.tif            class map (codes 1..9, 0 no data; colour table)
-    OUT/hlsmap-<period>/confidence.tif       uint8 percent
-    OUT/hlsmap-<period>/n_valid.tif          uint16 valid observations
+    OUT/hlsmap-<period>/class.tif.aux.xml    its class names, colours, attribute table (GDAL PAM)
+    OUT/hlsmap-<period>/confidence.tif       uint8 percent (0 no data)
+    OUT/hlsmap-<period>/n_valid.tif          uint16 valid observations (0: none, no data)
     OUT/hlsmap-<period>/cloud_share.tif      uint8 percent of observations lost to cloud (255 none)
     OUT/hlsmap-<period>/fallback.tif         uint8 1 where the fallback period filled (if used)
     OUT/hlsmap-<period>/quicklook.png, area.json, area.csv
@@ -28,9 +29,10 @@ import xarray as xr
 from hlsmap.classes import remap_v2
 from hlsmap.consensus import ConsensusAccumulator
 from hlsmap.errors import ConfigError
-from hlsmap.outputs import cog, quicklook, stac, stats
+from hlsmap.outputs import cog, coverage, pam, quicklook, stac, stats
 from hlsmap.outputs.atomic import write_text
 from hlsmap.outputs.blocks import ArraySource, Decimator, block_windows
+from hlsmap.outputs.provenance import DEFAULT_LICENSE, Provenance
 from hlsmap.periods import Period, check_unique, months_of, parse_period, quarters_of
 from hlsmap.seasons import SeasonWindows, detect_from_series, given_seasons
 
@@ -55,6 +57,7 @@ class ConsensusConfig:
         scheme: ``"v1"`` or ``"v2"`` (Impact Observatory's 9 classes) for the class COGs.
         blocksize: COG tile size.
         progress: show a progress bar.
+        license: the products' licence (SPDX id) in their STAC.
     """
 
     predictions: Sequence[Path]
@@ -73,6 +76,7 @@ class ConsensusConfig:
     scheme: str = "v1"
     blocksize: int = 512
     progress: bool = True
+    license: str = DEFAULT_LICENSE
 
 
 @dataclass
@@ -180,6 +184,14 @@ def build_periods(
     return periods, fallback
 
 
+LAYER_META: dict[str, dict[str, Any]] = {
+    "confidence": {"nodata": 0, "units": "%"},  # a mapped pixel's confidence is >= 1/9
+    "n_valid": {"nodata": 0, "units": "count"},  # no valid observation: no data, as the map
+    "cloud_share": {"nodata": 255, "units": "%"},
+}
+"""Nodata and unit of each quality layer (recorded in the COG and in STAC ``raster:bands``)."""
+
+
 def write_period_products(
     out_dir: Path,
     period: Period,
@@ -188,6 +200,7 @@ def write_period_products(
     scheme: str = "v1",
     blocksize: int = 512,
     properties: dict[str, Any] | None = None,
+    provenance: Provenance | None = None,
 ) -> Any:
     """Write one period's COGs, quicklook and statistics; return its STAC item.
 
@@ -196,19 +209,21 @@ def write_period_products(
     :class:`hlsmap.outputs.blocks.LayerSource` (a region run's
     :class:`hlsmap.inference.mosaic.TileMosaic`). Every product is made in one pass over
     ``blocksize`` windows: the COGs streamed, the area counted and the quicklook decimated
-    block by block, so memory is bounded by a window, not the map.
+    block by block, so memory is bounded by a window, not the map. The COGs' tags and the
+    item say exactly which days the period covers (:mod:`hlsmap.outputs.coverage`); the
+    item's source granules are ``provenance``'s of those days.
     """
     import contextlib
 
     source = result if hasattr(result, "read") else ArraySource(result)
     item_id = f"hlsmap-{period.name}"
     d = out_dir / item_id
-    tags = {"period": period.name, "start": str(period.start), "end": str(period.end_inclusive)}
+    tags = coverage.coverage_tags(period)
     layers: dict[str, dict[str, Any]] = {"class": cog.class_cog_options(scheme, tags)}
-    for name, nodata in (("confidence", None), ("n_valid", None), ("cloud_share", 255)):
-        layers[name] = {"nodata": nodata, "tags": tags, "description": name}
+    for name, meta in LAYER_META.items():
+        layers[name] = {**meta, "tags": tags, "description": name.replace("_", " ")}
     if "fallback" in source.dtypes and (properties or {}).get("hlsmap:fallback"):
-        layers["fallback"] = {"tags": tags, "description": "fallback"}
+        layers["fallback"] = cog.categorical_options(FALLBACK, 255, "fallback", tags)
     counts = np.zeros(256, np.int64)
     thumb = Decimator(source.shape, QUICKLOOK_SIZE, np.uint8)
     with contextlib.ExitStack() as stack:
@@ -239,20 +254,26 @@ def write_period_products(
         "area_json": stac.file_asset(area_json, "application/json", d, ("metadata",), "area"),
         "area_csv": stac.file_asset(area_csv, "text/csv", d, ("metadata",), "area"),
     }
-    props = {"hlsmap:period": period.name, **(properties or {})}
-    if period.months is not None:
-        props["hlsmap:months"] = sorted(period.months)
+    props = {**coverage.coverage_properties(period), **(properties or {})}
+    first, last = coverage.envelope(period)
+    prov = (provenance or Provenance()).within(first, last, period.months)
     return stac.item_for_cog(
         item_id,
         cogs,
         geobox,
-        period.start,
-        period.end_inclusive,
+        first,
+        last,
         item_dir=d,
         scheme=scheme,
         properties=props,
         extra_assets=extra,
+        categories={"fallback": FALLBACK} if "fallback" in cogs else None,
+        provenance=prov,
     )
+
+
+FALLBACK = pam.flag_categories("fallback", "Filled from the fallback period", "Own period")
+"""Categories of ``fallback.tif`` (1 where the fallback period filled the pixel)."""
 
 
 QUICKLOOK_SIZE = 1024
@@ -308,15 +329,19 @@ def run_consensus(cfg: ConsensusConfig) -> ConsensusRun:
         "hlsmap:n_observations": int(times.size),
     }
     results, items = {}, []
+    prov = Provenance(license=cfg.license)
     for period in periods:
         res = acc.result(period.name)
         results[period.name] = res
         items.append(
-            write_period_products(out, period, res, geobox, cfg.scheme, cfg.blocksize, props)
+            write_period_products(
+                out, period, res, geobox, cfg.scheme, cfg.blocksize, props, provenance=prov
+            )
         )
     if seasons is not None:
         write_text(out / "seasons.json", json.dumps(seasons.to_dict(), indent=2))
     collection = stac.write_catalog(
-        out, items, collection_id="hlsmap-consensus", title=f"hlsmap consensus maps {year}"
-    )
+        out, items, collection_id="hlsmap-consensus", title=f"hlsmap consensus maps {year}",
+        license=cfg.license,
+    )  # fmt: skip
     return ConsensusRun(collection, items, periods, seasons, int(times.size), results)

@@ -4,11 +4,13 @@ quicklooks and statistics are written."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pystac
 import pytest
 import rasterio
+import rasterio.shutil
 from odc.geo.geobox import GeoBox
 from PIL import Image
 
@@ -41,9 +43,8 @@ def test_class_cog_opens_in_gdal(tmp_path) -> None:
         assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
         assert src.compression.name.upper() == "DEFLATE"
         assert src.overviews(1) == [2, 4]
-        ct = src.colormap(1)
-        for code, rgba in colormap("v1").items():
-            assert ct[code] == rgba
+        ct = src.colormap(1)  # GDAL's colour table: the used entries only (no clouds, no 0..255)
+        assert ct == {code: rgba for code, rgba in colormap("v1").items() if code != 10}
         assert src.crs.to_epsg() == 32633 and src.transform == GB.affine
         np.testing.assert_array_equal(src.read(1), _class_map())
     with rasterio.open(path, overview_level=0) as ov:
@@ -140,3 +141,67 @@ def test_area_statistics(tmp_path) -> None:
     assert mc.read_text().startswith("from\\to,water")
     with pytest.raises(ConfigError, match="projected"):
         stats.pixel_area_ha(GeoBox.from_bbox((0, 0, 1, 1), "EPSG:4326", resolution=0.1))
+
+
+def _gdal_band(path, tmp_path) -> str:
+    """Band 1 as GDAL describes it: a VRT copy lists its category names, colour table, RAT."""
+    vrt = tmp_path / f"{path.stem}.vrt"
+    rasterio.shutil.copy(path, vrt, driver="VRT")
+    return vrt.read_text()
+
+
+def _category_names(xml: str) -> list[str]:
+    block = re.search(r"<CategoryNames>(.*?)</CategoryNames>", xml, re.S)
+    assert block, "GDAL reports no category names"
+    found = re.findall(r"<Category>.*?</Category>|<Category />", block.group(1))
+    return [re.sub(r"</?Category ?/?>", "", c) for c in found]
+
+
+@pytest.mark.parametrize("scheme", ["v1", "v2"])
+def test_class_cog_names_its_classes_for_gdal(tmp_path, scheme: str) -> None:
+    a = _class_map()
+    path = cog.write_class_cog(tmp_path / "class.tif", a, GB, scheme=scheme, blocksize=128)
+    xml = _gdal_band(path, tmp_path)
+    names = _category_names(xml)
+    if scheme == "v1":
+        assert names == ["No data", "Water", "Trees", "Grass", "Flooded vegetation", "Crops",
+                         "Scrub/shrub", "Built area", "Bare ground", "Snow/ice"]  # fmt: skip
+    else:
+        assert names[11] == "Rangeland" and names[3] == "" and len(names) == 12
+    assert xml.count("<Entry ") == len(names)  # the used entries only
+    assert '<GDALRasterAttributeTable tableType="thematic">' in xml
+    rows = dict(re.findall(r'<Row index="\d+">\s*<F>(\d+)</F>\s*<F>(\d+)</F>', xml))
+    counts = np.bincount(a.ravel(), minlength=12)
+    assert {int(k): int(v) for k, v in rows.items() if int(k) in (1, 2, 9)} == {
+        c: int(counts[c]) for c in (1, 2, 9)
+    }  # the attribute table counts the map's pixels
+    # a layer written again without categories drops the stale names
+    cog.write_cog(path, a, GB, nodata=0, blocksize=128)
+    assert "<CategoryNames>" not in _gdal_band(path, tmp_path)
+
+
+def test_change_products_name_transitions_for_gdal(tmp_path) -> None:
+    from hlsmap.outputs.changes import ChangeConfig, run_change
+
+    before = _class_map()
+    after = before.copy()
+    after[40:80, 20:60] = 7  # trees -> built
+    a = cog.write_class_cog(tmp_path / "a" / "class.tif", before, GB, blocksize=128)
+    b = cog.write_class_cog(tmp_path / "b" / "class.tif", after, GB, blocksize=128)
+    item = run_change(ChangeConfig(a, b, tmp_path / "out", blocksize=128))
+    d = tmp_path / "out" / item.id
+    xml = _gdal_band(d / "transitions.tif", tmp_path)
+    names = _category_names(xml)
+    assert names[27] == "Trees to Built area" and names[22] == "Trees (unchanged)"
+    assert names[0] == "No data" and xml.count("<Entry ") == 100
+    with rasterio.open(d / "transitions.tif") as src:
+        assert src.colormap(1)[27] == (0xC4, 0x28, 0x1B, 255)  # the new class's colour
+    assert _category_names(_gdal_band(d / "new_built.tif", tmp_path))[:2] == [
+        "No new built", "New built",
+    ]  # fmt: skip
+    for p in [d / f"{item.id}.json", tmp_path / "out" / "collection.json"]:
+        doc = json.loads(p.read_text())
+        stacval.validate(doc)
+        assert str(tmp_path) not in p.read_text()
+    classes = item.assets["transitions"].extra_fields["classification:classes"]
+    assert {c["value"]: c["description"] for c in classes}[27] == "Trees to Built area"

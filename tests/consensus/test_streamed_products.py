@@ -18,7 +18,8 @@ from hlsmap.classes import remap_v2
 from hlsmap.outputs import cog, quicklook, stats
 from hlsmap.outputs.blocks import ArraySource, Decimator, block_windows, window_slices
 from hlsmap.outputs.changes import ChangeConfig, change_blocks, run_change
-from hlsmap.outputs.maps import write_period_products
+from hlsmap.outputs.maps import LAYER_META, write_period_products
+from hlsmap.outputs.pam import pam_path
 from hlsmap.periods import Period
 
 H, W = 300, 410
@@ -59,12 +60,15 @@ def test_period_products_from_blocks(tmp_path: Path, scheme: str) -> None:
     d = tmp_path / "hlsmap-2024"
     codes = remap_v2(layers["class"]) if scheme == "v2" else layers["class"]
     # the COGs are the files the whole-array writer makes
-    tags = {"period": "2024", "start": "2024-01-01", "end": "2024-12-31"}
+    tags = {"period": "2024", "start": "2024-01-01", "end": "2024-12-31",
+            "date_ranges": "2024-01-01/2024-12-31"}  # fmt: skip
     ref = cog.write_class_cog(tmp_path / "ref" / "class.tif", codes, GB, scheme, tags, 128)
     assert (d / "class.tif").read_bytes() == ref.read_bytes()
-    for name, nodata in (("confidence", None), ("n_valid", None), ("cloud_share", 255)):
-        ref = cog.write_cog(tmp_path / "ref" / f"{name}.tif", layers[name], GB, nodata=nodata,
-                            tags=tags, description=name, blocksize=128)  # fmt: skip
+    # the attribute table's counts, summed block by block, are the whole map's
+    assert (d / "class.tif.aux.xml").read_text() == pam_path(ref).read_text()
+    for name, meta in LAYER_META.items():
+        ref = cog.write_cog(tmp_path / "ref" / f"{name}.tif", layers[name], GB, tags=tags,
+                            description=name.replace("_", " "), blocksize=128, **meta)  # fmt: skip
         assert (d / f"{name}.tif").read_bytes() == ref.read_bytes(), name
     j, c = stats.write_area_stats(tmp_path / "ref" / "area", codes, GB, scheme, period="2024")
     assert (d / "area.json").read_text() == j.read_text()
