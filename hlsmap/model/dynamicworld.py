@@ -173,6 +173,7 @@ class DynamicWorldNet(nnx.Module):
         if dtype not in ("float32", "bfloat16"):
             raise ModelError(f"DynamicWorldNet dtype={dtype!r}: use 'float32' or 'bfloat16'.")
         self.dtype = dtype
+        self.in_channels = NUM_BANDS  # what exporters (OpenVINO) read, like UNet's config
         dt = jnp.dtype(dtype)
         self.stem = CBM(NUM_BANDS, 64, 3, dtype=dt, rngs=rngs)
         self.skip_pw = CBM(64, 48, 1, dtype=dt, rngs=rngs)
