@@ -109,10 +109,34 @@ def mish(x: jax.Array) -> jax.Array:
     return x * jnp.tanh(jax.nn.softplus(x))
 
 
+def depthwise_conv(conv: nnx.Conv, x: jax.Array) -> jax.Array:
+    """``conv`` (a depthwise ``nnx.Conv``, SAME padding, odd kernel) as shifted multiply-adds.
+
+    XLA:CPU lowers ``feature_group_count == channels`` convolutions to a slow generic loop:
+    on a 512 px tile the nine shifted, channel-wise multiply-adds of a 3x3 kernel (which XLA
+    fuses into one loop) run the whole network 2-5x faster, with the same sums.
+    """
+    kernel = conv.kernel[...]  # (kh, kw, 1, C)
+    kh, kw = int(kernel.shape[0]), int(kernel.shape[1])
+    dt = conv.dtype or x.dtype
+    x = x.astype(dt)
+    kernel = kernel.astype(dt)
+    h, w = x.shape[1], x.shape[2]
+    xp = jnp.pad(x, ((0, 0), (kh // 2, kh // 2), (kw // 2, kw // 2), (0, 0)))
+    y: jax.Array | None = None
+    for i in range(kh):
+        for j in range(kw):
+            term = xp[:, i : i + h, j : j + w, :] * kernel[i, j, 0]
+            y = term if y is None else y + term
+    assert y is not None and conv.bias is not None
+    return y + conv.bias[...].astype(dt)
+
+
 class CBM(nnx.Module):
     """Conv (with bias) -> inference BatchNorm (epsilon 1e-3) -> Mish.
 
-    ``depthwise=True`` makes a depthwise 3x3 conv (one filter per channel, ``cout == cin``).
+    ``depthwise=True`` makes a depthwise 3x3 conv (one filter per channel, ``cout == cin``),
+    computed by :func:`depthwise_conv` (same weights as the grouped ``nnx.Conv`` it holds).
     """
 
     def __init__(
@@ -139,6 +163,8 @@ class CBM(nnx.Module):
         )
 
     def __call__(self, x: jax.Array) -> jax.Array:
+        if self.conv.feature_group_count > 1:
+            return mish(self.norm(depthwise_conv(self.conv, x)))
         return mish(self.norm(self.conv(x)))
 
 
