@@ -37,7 +37,8 @@ FMASK_INVALID_BITS = 0b0000_1110
 Normalizer = Callable[[np.ndarray, str], np.ndarray]
 OutputKind = Literal["probs", "class"]
 RUNTIMES = ("jax", "openvino")
-"""Where the model runs: the jitted JAX function, or the U-Net exported to OpenVINO."""
+"""Where the model runs: the jitted JAX function, or the network exported to OpenVINO (the
+U-Net and Dynamic World; more through ``openvino_kernel.register_exporter``)."""
 PRECISIONS = {"f32": None, "bf16": "bfloat16", "bf16-dots": "bf16_dots"}
 """User-facing precision names -> ``TileOptions.compute_dtype`` (``bf16-dots``: jax only)."""
 
@@ -101,7 +102,7 @@ class Predictor:
             whose visible bands (blue + green + red) sum to <= 0 are not valid, like
             :func:`hlsmap.cube.clear_mask` (blank pixels are not observations of a surface).
         runtime: ``"jax"`` (the jitted function over the device mesh) or ``"openvino"`` (the
-            U-Net exported to OpenVINO: the fastest CPU kernel, see
+            network exported to OpenVINO: the fastest CPU kernel, see
             :mod:`hlsmap.inference.openvino_kernel`; ``compute_dtype=bfloat16`` selects its
             bf16 precision).
     """
