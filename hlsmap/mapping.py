@@ -42,6 +42,8 @@ class MapPlan:
     periods: list[str]
     pixel_observations: int
     found: dict[int, list[Any]] = field(default_factory=dict, repr=False)
+    outside: dict[int, list[str]] = field(default_factory=dict)
+    """Per year, ids of items the source returned whose footprint misses the region (dropped)."""
 
     def describe(self) -> str:
         """A human-readable summary (what ``hlsmap map --plan`` prints)."""
@@ -53,6 +55,8 @@ class MapPlan:
         for year, per in sorted(self.items.items()):
             counts = ", ".join(f"{s}: {n}" for s, n in sorted(per.items()))
             lines.append(f"items {year}: {sum(per.values())} ({counts})")
+        for year, ids in sorted(self.outside.items()):
+            lines.append(f"items {year} outside the region (dropped): {len(ids)}")
         lines.append(f"periods: {', '.join(self.periods)}")
         lines.append(f"estimated work: {self.pixel_observations:,} pixel-observations")
         return "\n".join(lines)
@@ -126,12 +130,16 @@ def plan_map(cfg: MapConfig) -> MapPlan:
     pixel_area = abs(geobox.resolution.x * geobox.resolution.y)
     crs = geobox.crs
     assert crs is not None
+    outside: dict[int, list[str]] = {}
     for year in _years(cfg):
+        dropped: list[tuple[str, str]] = []
         items = search(
             cfg.source, region=region, datetime=str(year), sensors=cfg.sensors,
-            max_cloud=cfg.max_cloud,
+            max_cloud=cfg.max_cloud, dropped=dropped,
         )  # fmt: skip
         found[year] = items
+        if dropped:
+            outside[year] = sorted(i for i, _ in dropped)
         per_year[year] = dict(
             Counter(sensor_for_collection(i.collection_id or "").name for i in items)
         )
@@ -149,6 +157,7 @@ def plan_map(cfg: MapConfig) -> MapPlan:
         periods=_period_names(cfg),
         pixel_observations=work,
         found=found,
+        outside=outside,
     )
 
 
@@ -168,6 +177,7 @@ def write_plan(plan: MapPlan, out: Path) -> Path:
         "periods": plan.periods,
         "pixel_observations": plan.pixel_observations,
         "grid": {"crs": str(plan.geobox.crs), "shape": list(plan.geobox.shape)},
+        "items_outside_region": {str(k): v for k, v in plan.outside.items()},
     }
     tmp = path.with_name(".plan.json.tmp")
     tmp.write_text(json.dumps(doc, indent=2) + "\n")
@@ -395,6 +405,8 @@ def _run_map_locked(cfg: MapConfig, out: Path, client: Any, progress: bool) -> M
             )
         # granules used and skipped per sensor (L30 cannot feed Dynamic World)
         year_props = {**props, "hlsmap:year": year, "hlsmap:sensors": result.sensors}
+        if plan.outside.get(year):  # returned by the source, but their footprint misses
+            year_props["hlsmap:items_outside_region"] = len(plan.outside[year])
         year_props.update(stac.dropped_granules_properties(result.dropped_granules))
         if result.failed:  # the STAC items say where the maps have no data, and why
             year_props["hlsmap:missing_tiles"] = _missing_tiles(result)

@@ -54,3 +54,26 @@ def test_items_whose_footprint_misses_the_region_are_counted(
     assert len(found) == 4 and far.id not in {i.id for i in found}
     assert [d[0] for d in dropped] == [far.id] and "misses the region" in dropped[0][1]
     assert f"1 item(s) from {source} dropped" in caplog.text and far.id in caplog.text
+
+
+def test_a_map_plan_counts_items_outside_the_region(
+    reads_world: ReadsWorld, tmp_path: Path
+) -> None:
+    """`hlsmap map` (its plan.json, `--plan` and the products' STAC) says how many were dropped."""
+    import json
+
+    from hlsmap.mapping import plan_map, write_plan
+    from hlsmap.runconfig import MapConfig
+
+    items = [i.clone() for i in reads_world.items]
+    ring = items[4].geometry["coordinates"][0]
+    items[4].geometry = {"type": "Polygon", "coordinates": [[[x + 5.0, y] for x, y in ring]]}
+    source = write_items(items, tmp_path / "items.json")
+    w, s, e, n = region_geobox().extent.to_crs("EPSG:4326").boundingbox
+    cfg = MapConfig(year=2024, model=str(reads_world.model), out=str(tmp_path / "o"),
+                    bbox=(w, s, e, n), source=str(source))  # fmt: skip
+    plan = plan_map(cfg)
+    assert plan.outside == {2024: [items[4].id]}
+    assert "items 2024 outside the region (dropped): 1" in plan.describe()
+    doc = json.loads(write_plan(plan, tmp_path / "o").read_text())
+    assert doc["items_outside_region"] == {"2024": [items[4].id]}
