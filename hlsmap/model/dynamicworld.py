@@ -87,7 +87,7 @@ def normalize_dn(dn: np.ndarray) -> np.ndarray:
 
     Args:
         dn: ``(..., 9)`` digital numbers in :data:`DW_BANDS` order (any numeric dtype). Fill
-            values must be masked by the caller: DN <= -200 gives NaN.
+            values must be masked by the caller; negative DN count as 0.
 
     Returns:
         ``(..., 9)`` float32 in (0, 1).
@@ -98,10 +98,9 @@ def normalize_dn(dn: np.ndarray) -> np.ndarray:
             f"Dynamic World input has shape {dn.shape}: the last axis must be the"
             f" {NUM_BANDS} bands {DW_ASSETS}."
         )
-    a = np.array([p[0] for p in DW_NORM], np.float64)
-    b = np.array([p[1] for p in DW_NORM], np.float64)
-    v = (np.log1p(dn.astype(np.float64) * 0.005) - a) / b
-    return (1.0 / (1.0 + np.exp(-(5.0 * v - 1.0)))).astype(np.float32)
+    from hlsmap.model.normalize import log_sigmoid  # the formula, defined once
+
+    return log_sigmoid(dn, [p[0] for p in DW_NORM], [p[1] for p in DW_NORM])
 
 
 def mish(x: jax.Array) -> jax.Array:
