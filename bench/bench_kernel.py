@@ -289,6 +289,18 @@ def bench_dynamicworld(
     for name, kw in configs:
         p = Predictor(net, batch_size=batch, **kw)
         variants.append((name, lambda p=p: p.forward_batch(x), p.forward_batch(x), PEAK_F32))
+    variants += _runtime_variants(net, x, batch, lambda: torch_dynamicworld_twin(net.inner))
+    return _time_variants("dynamicworld", variants, batch * size * size, fpp, seconds)
+
+
+def _runtime_variants(
+    net: Any, x: np.ndarray, batch: int, twin: Any
+) -> list[tuple[str, Any, Any, float]]:
+    """OpenVINO f32/bf16 rows (the Predictor's runtime='openvino') and the PyTorch twin's rows
+    (``twin()`` builds it), each skipped with a line when its package is not installed."""
+    from hlsmap.inference.predict import Predictor
+
+    variants: list[tuple[str, Any, Any, float]] = []
     try:
         import openvino  # noqa: F401
     except ImportError:
@@ -303,8 +315,8 @@ def bench_dynamicworld(
     except ImportError:
         print("  (torch not installed: PyTorch rows skipped)")
     else:
-        variants += _torch_variants(torch_dynamicworld_twin(net.inner), x, 10)
-    return _time_variants("dynamicworld", variants, batch * size * size, fpp, seconds)
+        variants += _torch_variants(twin(), x, 10)
+    return variants
 
 
 def _time_variants(
@@ -353,22 +365,8 @@ def bench_preset(preset: str, size: int, batch: int, seconds: float) -> list[dic
     name = f"jax bf16 dots>=128ch, {len(devices)} dev"
     variants.append((name, lambda p=p: p.forward_batch(x), p.forward_batch(x), PEAK_BF16))
     # the U-Net exported to OpenVINO (hlsmap.inference.openvino_kernel), the runtime='openvino'
-    # path of the Predictor
-    try:
-        import openvino  # noqa: F401
-    except ImportError:
-        print("  (openvino not installed: OpenVINO rows skipped)")
-    else:
-        for dtype, peak in [(None, PEAK_F32), (jax.numpy.bfloat16, PEAK_BF16)]:
-            p = Predictor(net, batch_size=batch, compute_dtype=dtype, runtime="openvino")
-            name = f"hlsmap openvino {'bf16' if dtype else 'f32'}"
-            variants.append((name, lambda p=p: p.forward_batch(x), p.forward_batch(x), peak))
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        print("  (torch not installed: PyTorch rows skipped)")
-    else:
-        variants += _torch_variants(torch_twin(net), x, 10)
+    # path of the Predictor, and the PyTorch twin
+    variants += _runtime_variants(net, x, batch, lambda: torch_twin(net))
     return _time_variants(preset, variants, batch * size * size, fpp, seconds)
 
 

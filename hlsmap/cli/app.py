@@ -6,8 +6,9 @@ parses its options, builds a config and calls one library function.
 
 from __future__ import annotations
 
+import importlib
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -45,6 +46,18 @@ def _root(
     _state["debug"] = debug
 
 
+def _click_exceptions() -> tuple[type[Any], ...]:
+    """Click's exception base of every click that can raise here: typer >= 0.20 vendors click
+    as ``typer._click`` (its exceptions are not ``click.ClickException``), older ones use it."""
+    found: list[type[Any]] = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            found.append(importlib.import_module(module).ClickException)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``hlsmap`` console script.
 
@@ -75,11 +88,11 @@ def main(argv: list[str] | None = None) -> None:
         console.print("aborted")
         raise SystemExit(130) from None
     except Exception as exc:  # click usage errors and friends
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
+        usage = _click_exceptions()
+        if isinstance(exc, usage):
+            shown: Any = exc
+            shown.show()  # click's short usage + one line
+            raise SystemExit(shown.exit_code) from None  # 2 for usage errors
         raise
     if code == 130:
         # the run's finally blocks have stopped its cluster and released its lock by now
