@@ -313,6 +313,26 @@ class ConsensusAccumulator:
             "fallback": np.zeros(self.shape, np.uint8),
         }
 
+    def mean_probabilities(self, period_name: str) -> np.ndarray:
+        """One period's per-class scores as uint8 ``(H, W, 9)`` (x 255, 0 where not mapped).
+
+        For ``mean_prob`` these are the mean clear-sky surface-class probabilities (month
+        balanced as the map is): the soft consensus a student model learns from and the
+        ``probabilities`` product. For the modes, each class's share of the votes.
+        """
+        if period_name not in self._count:
+            raise ConfigError(
+                f"no period named {period_name!r}; known: {[p.name for p in self.periods]}"
+            )
+        j = next(i for i, p in enumerate(self.periods) if p.name == period_name)
+        score, denom, n_valid, _ = period_scores(
+            self._layout, j, self._acc, self._n_valid, self._n_obs, self._norm
+        )
+        mapped = (n_valid >= self.min_valid) & (denom > 0)
+        with np.errstate(all="ignore"):
+            q = np.floor(255.0 * score / np.where(mapped, denom, 1)[..., None] + 0.5)
+        return np.where(mapped[..., None], np.clip(q, 0, 255), 0).astype(np.uint8)
+
     def result_arrays(self, period_name: str) -> dict[str, np.ndarray]:
         """The layers of one period as numpy arrays (see :data:`LAYERS`)."""
         if period_name not in self._count:

@@ -240,6 +240,7 @@ def _run_config(cfg: MapConfig) -> Any:
             min_valid=cfg.min_valid,
             balance=cfg.balance,
             save_predictions=cfg.save_predictions,
+            probabilities=cfg.probabilities,
             runtime=cfg.runtime,
             compute_dtype=PRECISIONS[cfg.precision],
             strict=cfg.strict,
@@ -323,7 +324,27 @@ def _products(
             out, period, source, geobox, scheme=cfg.scheme, properties=props,
             provenance=provenance,
         )  # fmt: skip
+        if cfg.probabilities:
+            _probabilities_product(out, result, geobox, period, items[period.name])
     return items
+
+
+def _probabilities_product(out: Path, result: Any, geobox: Any, period: Any, item: Any) -> None:
+    """The opt-in ``probabilities.tif`` of a period, listed as an asset of its STAC item."""
+    from hlsmap.inference.mosaic import PROBS, TileMosaic
+    from hlsmap.outputs.probabilities import FILENAME, write_probabilities_cog
+
+    d = out / f"hlsmap-{period.name}"
+    path = write_probabilities_cog(
+        d / FILENAME, TileMosaic(result.tasks, geobox, period.name, layers=(PROBS,)), geobox
+    )
+    if hasattr(item, "add_asset"):
+        from hlsmap.outputs.stac import file_asset
+
+        item.add_asset("probabilities", file_asset(
+            path, "image/tiff; application=geotiff; profile=cloud-optimized", d, ("data",),
+            "per-class mean probability x 255 (band i = class code i)",
+        ))  # fmt: skip
 
 
 def run_map(cfg: MapConfig, *, client: Any = None, progress: bool = True) -> MapResult:

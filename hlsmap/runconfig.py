@@ -69,6 +69,8 @@ class MapConfig:
         n_workers: worker processes of the local cluster.
         save_predictions: keep per-observation predictions per tile
             (``work/<year>/tiles/*.predictions.zarr``) for ``hlsmap alerts`` / ``consensus``.
+        probabilities: also write each period's per-class mean clear-sky probabilities as
+            one multi-band uint8 COG (``probabilities.tif``, band i = class code i, x 255).
         runtime: ``jax`` (the jitted function on every device) or ``openvino`` (the U-Net
             exported to OpenVINO: the fastest CPU kernel, ``pip install 'hlsmap[openvino]'``).
         precision: ``f32`` or ``bf16`` (bfloat16 compute: GPUs, or CPUs with bf16 units on
@@ -102,6 +104,7 @@ class MapConfig:
     scheduler: str | None = None
     n_workers: int | None = None
     save_predictions: bool = False
+    probabilities: bool = False
     runtime: str = "jax"
     precision: str = "f32"
     strict: bool = False
@@ -172,7 +175,7 @@ _FIELDS = {f.name for f in dataclasses.fields(MapConfig)}
 # value is checked here the way the command line checks its options (one line, exit 2).
 _INT = ("year", "min_valid", "tile_size", "halo", "n_workers")
 _NUMBER = ("max_cloud", "mmu_ha", "resolution")
-_BOOL = ("detect_seasons", "change", "save_predictions", "strict")
+_BOOL = ("detect_seasons", "change", "save_predictions", "strict", "probabilities")
 _STR = ("model", "out", "geojson", "tile", "source", "rule", "balance", "scheme", "scheduler",
         "runtime", "precision", "season_wrap", "license")  # fmt: skip
 _OPTIONAL = ("bbox", "geojson", "tile", "max_cloud", "scheduler", "n_workers", "grid", "halo",

@@ -156,3 +156,24 @@ def aggregate_mode(
         return np.asarray(mask.reshape(h, k, w, k).any(axis=(1, 3)))
 
     return share.reshape(h, w, c), any_of(valid), any_of(observed)
+
+
+def aggregate_mean(
+    probs: np.ndarray, valid: np.ndarray, observed: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """As :func:`aggregate_mode`, but each output pixel's probabilities are the mean of its
+    valid model pixels' probabilities: a soft target keeps the teacher's uncertainty, which
+    the votes of :func:`aggregate_mode` round away."""
+    hk, wk, c = probs.shape
+    if hk % k or wk % k:
+        raise ValueError(f"a {hk}x{wk} prediction does not split into {k}x{k} blocks")
+    h, w = hk // k, wk // k
+    ok = valid.reshape(h, k, w, k, 1)
+    p = np.asarray(probs, np.float32).reshape(h, k, w, k, c) * ok
+    n = ok.sum(axis=(1, 3))
+    mean = np.where(n > 0, p.sum(axis=(1, 3)) / np.maximum(n, 1), 0.0)
+
+    def any_of(mask: np.ndarray) -> np.ndarray:
+        return np.asarray(mask.reshape(h, k, w, k).any(axis=(1, 3)))
+
+    return np.floor(mean + 0.5).astype(np.uint8), any_of(valid), any_of(observed)

@@ -21,6 +21,7 @@ import numpy as np
 from hlsmap.errors import OutputError
 from hlsmap.inference.tasks import LAYERS, TileTask, read_tile_file
 from hlsmap.outputs.blocks import Window, block_windows
+from hlsmap.predictions import N_SURFACE
 
 NODATA = {"class": 0, "confidence": 0, "n_valid": 0, "cloud_share": 255}
 """No-data value of each layer (``cloud_share`` 255 = never observed, as consensus writes it)."""
@@ -30,22 +31,40 @@ DTYPES = {"class": np.dtype(np.uint8), "confidence": np.dtype(np.uint8),
 """dtype of each layer in the tile files and the mosaics."""
 
 
-def mosaic_arrays(tasks: Sequence[TileTask], geobox: Any, period: str) -> dict[str, np.ndarray]:
+PROBS = "probs"
+"""The optional layer of per-class mean probabilities, ``(H, W, 9)`` uint8 (0 = no data)."""
+
+
+def _blank(layer: str, shape: tuple[int, int]) -> Any:
+    """A no-data block of ``layer`` (``probs``: one band per surface class)."""
+    if layer == PROBS:
+        return np.zeros((*shape, N_SURFACE), np.uint8)
+    return np.full(shape, NODATA[layer], DTYPES[layer])
+
+
+def mosaic_arrays(
+    tasks: Sequence[TileTask], geobox: Any, period: str, layers: Sequence[str] = LAYERS
+) -> dict[str, np.ndarray]:
     """One period's layers over the whole region, in memory (small regions and tests only).
 
-    :class:`TileMosaic` gives the same pixels one window at a time.
+    :class:`TileMosaic` gives the same pixels one window at a time. ``layers`` may name
+    ``probs`` where the run kept probabilities (``TileOptions.probabilities``).
     """
     shape = (int(geobox.shape[0]), int(geobox.shape[1]))
-    out = {k: np.full(shape, NODATA[k], DTYPES[k]) for k in LAYERS}
+    out = {k: _blank(k, shape) for k in layers}
     for task in tasks:
         path = Path(task.out_path)
         if not path.exists():
             continue  # a failed tile: no data
-        layers, _ = read_tile_file(path)
+        tile_layers, _ = read_tile_file(path)
         size = task.geobox.shape
         y0, x0 = _tile_origin(task, geobox)
-        for k in LAYERS:
-            out[k][y0 : y0 + size[0], x0 : x0 + size[1]] = layers[period][k]
+        for k in layers:
+            if k not in tile_layers[period]:
+                raise OutputError(
+                    f"tile file {path} holds no {k!r} layer: rerun with probabilities kept"
+                )
+            out[k][y0 : y0 + size[0], x0 : x0 + size[1]] = tile_layers[period][k]
     return out
 
 
@@ -68,11 +87,20 @@ class TileMosaic:
         geobox: the region's grid.
         period: the period's name in the tile files.
         cache: tiles kept in memory.
+        layers: the layers read (``probs`` too where the run kept probabilities).
     """
 
-    def __init__(self, tasks: Sequence[TileTask], geobox: Any, period: str, cache: int = 4) -> None:
+    def __init__(
+        self,
+        tasks: Sequence[TileTask],
+        geobox: Any,
+        period: str,
+        cache: int = 4,
+        layers: Sequence[str] = LAYERS,
+    ) -> None:
         self.shape = (int(geobox.shape[0]), int(geobox.shape[1]))
-        self.dtypes = dict(DTYPES)
+        self.layers = tuple(layers)
+        self.dtypes = {k: DTYPES.get(k, np.dtype(np.uint8)) for k in self.layers}
         self.period = period
         self._tiles: dict[tuple[int, int], tuple[TileTask, int, int]] = {}
         for task in tasks:
@@ -95,13 +123,13 @@ class TileMosaic:
         if path.exists():
             self.tile_reads += 1
             with np.load(path, allow_pickle=False) as z:
-                missing = [k for k in LAYERS if f"{self.period}/{k}" not in z.files]
+                missing = [k for k in self.layers if f"{self.period}/{k}" not in z.files]
                 if missing:
                     raise OutputError(
                         f"tile file {path} holds no period {self.period!r}; it was made for "
                         "other periods: delete the run's tiles/ folder and rerun"
                     )
-                layers = {k: np.asarray(z[f"{self.period}/{k}"]) for k in LAYERS}
+                layers = {k: np.asarray(z[f"{self.period}/{k}"]) for k in self.layers}
         self._cache[key] = layers
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
@@ -110,7 +138,7 @@ class TileMosaic:
     def read(self, window: Window) -> dict[str, np.ndarray]:
         """Every layer of ``window`` = ``(row, col, height, width)`` of the region grid."""
         r, c, h, w = window
-        out = {k: np.full((h, w), NODATA[k], DTYPES[k]) for k in LAYERS}
+        out = {k: _blank(k, (h, w)) for k in self.layers}
         # tiles partition the grid: the ones met start before the window's end and are the
         # last starting at or before its start, or later
         iy = max(int(np.searchsorted(self._ys, r, "right")) - 1, 0)
@@ -129,7 +157,7 @@ class TileMosaic:
                 layers = self._layers(task)
                 if layers is None:
                     continue  # a failed tile: no data
-                for k in LAYERS:
+                for k in self.layers:
                     out[k][ra - r : rb - r, ca - c : cb - c] = layers[k][
                         ra - int(y0) : rb - int(y0), ca - int(x0) : cb - int(x0)
                     ]

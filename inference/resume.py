@@ -123,7 +123,11 @@ def tile_key(
         "model": model_id[:20],
         "items": _digest(sorted((_item_identity(d) for d in items), key=lambda x: str(x["id"]))),
         "periods": _digest([_period_identity(p) for p in periods]),
-        "consensus": _digest([options.rule, options.min_valid, options.balance]),
+        "consensus": _digest(
+            [options.rule, options.min_valid, options.balance]
+            # only runs that keep probabilities key them: other tiles keep their old keys
+            + ([True, options.aggregate] if getattr(options, "probabilities", False) else [])
+        ),
         "grid": _digest(
             [str(geobox.crs), list(geobox.affine)[:6], list(geobox.shape), halo, tile_side]
         ),

@@ -79,6 +79,12 @@ class TileOptions:
             observation).
         strict: a granule that cannot be read fails its tile (after the retries) instead of
             being skipped (see :mod:`hlsmap.inference.granules`).
+        probabilities: also keep each period's per-class mean probabilities (uint8 x 255,
+            the 9 surface classes) in the tile file (layer ``probs``): the ``probabilities``
+            product and the teacher consensus of ``hlsmap distill``.
+        aggregate: how a finer model grid's prediction becomes an output pixel (``factor``
+            > 1): ``"mode"`` (the share of model pixels choosing each class) or ``"mean"``
+            (the mean probability of the valid model pixels: a teacher's soft consensus).
     """
 
     window: int | None = None
@@ -98,6 +104,8 @@ class TileOptions:
     loader: Callable[..., Any] | None = None
     save_predictions: bool = False
     strict: bool = False
+    probabilities: bool = False
+    aggregate: str = "mode"
 
 
 @dataclass(frozen=True)
@@ -294,7 +302,7 @@ def run_tile(task: TileTask) -> TileReport:
 
 def _run_tile_once(task: TileTask, attempt: int) -> TileReport:
     from hlsmap.consensus import ConsensusAccumulator
-    from hlsmap.inference.contract import aggregate_mode
+    from hlsmap.inference.contract import aggregate_mean, aggregate_mode
     from hlsmap.items import items_from_dicts
 
     start = time.perf_counter()
@@ -342,7 +350,8 @@ def _run_tile_once(task: TileTask, attempt: int) -> TileReport:
             for p in preds:
                 probs, valid, observed = p.probs, p.valid, p.observed
                 if k > 1:
-                    probs, valid, observed = aggregate_mode(probs, valid, observed, k)
+                    agg = aggregate_mean if opts.aggregate == "mean" else aggregate_mode
+                    probs, valid, observed = agg(probs, valid, observed, k)
                 acc.update(probs, valid, observed, p.time)
                 if writer is not None:
                     writer.append(probs, valid, observed, p.time, sensor=p.sensor)
@@ -364,6 +373,8 @@ def _run_tile_once(task: TileTask, attempt: int) -> TileReport:
     for period in acc.periods:
         res = acc.result_arrays(period.name)
         layers[period.name] = {k: res[k] for k in LAYERS}
+        if opts.probabilities:
+            layers[period.name]["probs"] = acc.mean_probabilities(period.name)
     report.consensus_s += time.perf_counter() - t0
     t0 = time.perf_counter()
     report.write_s = 0.0

@@ -6,6 +6,12 @@ sensor, the observation time and id, and the split (train / test, by observation
 attributes carry the band order, per-class pixel counts and per-sensor band statistics of the
 training split (which become the model's normalization).
 
+Format version 2 adds optional *soft targets* (``hlsmap distill``): ``soft`` (uint8
+``(N, H, W, 10)``, per-class probability x 255 from a teacher's consensus) and ``weight``
+(uint8 ``(N, H, W)``, the pixel's loss weight x 255), plus a ``region`` index per chip (attrs
+``regions``) for sampling balanced across regions. ``labels`` then holds the soft targets'
+argmax (0 where the weight is 0). Version 1 sets (hard labels only) still read.
+
 Sources: any (time, y, x) cube with labels (:func:`chips_from_cube`), a label raster plus STAC
 items loaded through :func:`hlsmap.cube.load_cube` (:func:`chips_from_labels`), or the
 synthetic world's per-observation truth (:func:`chips_from_world`, ``hlsmap chips``).
@@ -31,7 +37,7 @@ from hlsmap.errors import ChipSetError, ConfigError
 from hlsmap.model import BANDS, DEFAULT_SENSOR, FILL
 
 FORMAT = "hlsmap-chips"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SPLITS = ("train", "test")
 FMASK_FILL = 255
 _NOT_CLEAR = 0b0000_1110  # Fmask bits 1-3: cloud, adjacent to cloud/shadow, cloud shadow
@@ -49,6 +55,9 @@ class Observation:
         sensor: the cube's sensor name (``"L30"``, ``"S30"``, ...).
         time: the observation time.
         obs_id: a stable id (decides the split).
+        soft: optional ``(H, W, 10)`` uint8 soft targets (class probability x 255).
+        weight: optional ``(H, W)`` uint8 loss weight x 255 (with ``soft``).
+        region: the region the observation belongs to (for balanced sampling).
     """
 
     bands: np.ndarray
@@ -57,6 +66,9 @@ class Observation:
     sensor: str
     time: np.datetime64
     obs_id: str
+    soft: np.ndarray | None = None
+    weight: np.ndarray | None = None
+    region: str = ""
 
 
 def _seconds(t: Any) -> int:
@@ -105,6 +117,8 @@ class ChipWriter:
         cloud_from_fmask: bool = True,
         source: dict[str, Any] | None = None,
         overwrite: bool = False,
+        soft: bool = False,
+        split_of_obs: Any = None,
     ) -> None:
         import zarr
 
@@ -124,6 +138,9 @@ class ChipWriter:
         self.holdout, self.seed = holdout, seed
         self.cloud_from_fmask = cloud_from_fmask
         self.source = dict(source or {})
+        self.soft = soft
+        # a callable obs -> "train"/"test" replacing the hashed split (held-out regions)
+        self.split_of_obs = split_of_obs
         self.group = zarr.open_group(self.tmp, mode="w")
         s, c = chip_size, len(self.bands)
         self._arrays = {
@@ -134,8 +151,16 @@ class ChipWriter:
             "labels": self.group.create_array("labels", shape=(0, s, s), chunks=(1, s, s),
                                               dtype="uint8", fill_value=0),
         }  # fmt: skip
+        if soft:
+            self._arrays["soft"] = self.group.create_array(
+                "soft", shape=(0, s, s, NUM_CLASSES), chunks=(1, s, s, NUM_CLASSES),
+                dtype="uint8", fill_value=0)  # fmt: skip
+            self._arrays["weight"] = self.group.create_array(
+                "weight", shape=(0, s, s), chunks=(1, s, s), dtype="uint8", fill_value=0
+            )
+        self.regions: list[str] = []
         self._meta: dict[str, list[Any]] = {
-            k: [] for k in ("sensor", "time", "obs", "split", "row", "col", "counts")
+            k: [] for k in ("sensor", "time", "obs", "split", "row", "col", "counts", "region")
         }
         self.observations: list[dict[str, Any]] = []
         self.sensors: list[str] = []
@@ -163,10 +188,27 @@ class ChipWriter:
         bands = bands.astype(np.int16)
         labels = obs.labels.astype(np.uint8).copy()
         labels[labels > NUM_CLASSES] = 0
+        soft = weight = None
+        if self.soft:
+            if obs.soft is None or obs.weight is None:
+                raise ConfigError("a soft-target chip set needs each observation's soft + weight")
+            soft = np.asarray(obs.soft, np.uint8).copy()
+            weight = np.asarray(obs.weight, np.uint8).copy()
         if self.cloud_from_fmask:
-            labels[(obs.fmask != FMASK_FILL) & ((obs.fmask & _CLOUD_BIT) != 0)] = CLOUD
+            cloudy = (obs.fmask != FMASK_FILL) & ((obs.fmask & _CLOUD_BIT) != 0)
+            labels[cloudy] = CLOUD
+            if soft is not None and weight is not None:
+                soft[cloudy] = 0
+                soft[cloudy, CLOUD - 1] = 255
+                weight[cloudy] = 255
         labels[~valid_input(bands)] = 0  # nothing to learn from where there is no input
-        split = split_of(obs.obs_id, self.holdout, self.seed)
+        if weight is not None:
+            weight[labels == 0] = 0
+            labels[weight == 0] = 0
+        if self.split_of_obs is not None:
+            split = str(self.split_of_obs(obs))
+        else:
+            split = split_of(obs.obs_id, self.holdout, self.seed)
         if split == "train":
             self._accumulate(obs.sensor, bands, obs.fmask)
         if obs.sensor not in self.sensors:
@@ -183,7 +225,12 @@ class ChipWriter:
             stack_b = np.stack([bands[r : r + s, q : q + s] for r, q in picks])
             stack_f = np.stack([obs.fmask[r : r + s, q : q + s] for r, q in picks])
             stack_l = np.stack([labels[r : r + s, q : q + s] for r, q in picks])
-            for name, arr in (("bands", stack_b), ("fmask", stack_f), ("labels", stack_l)):
+            stacks = [("bands", stack_b), ("fmask", stack_f), ("labels", stack_l)]
+            if soft is not None and weight is not None:
+                stacks.append(("soft", np.stack([soft[r : r + s, q : q + s] for r, q in picks])))
+                stacks.append(("weight", np.stack([weight[r : r + s, q : q + s]
+                                                   for r, q in picks])))  # fmt: skip
+            for name, arr in stacks:
                 a = self._arrays[name]
                 a.resize((self.n + k, *a.shape[1:]))
                 a[self.n : self.n + k] = arr
@@ -195,6 +242,9 @@ class ChipWriter:
             m["row"] += [r for r, _ in picks]
             m["col"] += [q for _, q in picks]
             m["counts"] += [np.bincount(x.ravel(), minlength=NUM_CLASSES + 1) for x in stack_l]
+            if obs.region not in self.regions:
+                self.regions.append(obs.region)
+            m["region"] += [self.regions.index(obs.region)] * k
             self.n += k
         when = str(np.datetime64(_seconds(obs.time), "s"))
         self.observations.append(
@@ -245,6 +295,7 @@ class ChipWriter:
                 "split": np.asarray(m["split"], np.uint8),
                 "origin": np.stack([m["row"], m["col"]], axis=1).astype(np.int32),
                 "counts": np.stack(m["counts"]).astype(np.int64),
+                "region": np.asarray(m["region"], np.uint16),
             }
             for name, arr in tables.items():
                 a = self.group.create_array(name, shape=arr.shape, dtype=arr.dtype)
@@ -259,6 +310,8 @@ class ChipWriter:
                     "sensors": self.sensors,
                     "splits": list(SPLITS),
                     "holdout": self.holdout,
+                    "soft_targets": self.soft,
+                    "regions": self.regions,
                     "class_counts": {
                         s: counts[tables["split"] == i].sum(axis=0).tolist()
                         for i, s in enumerate(SPLITS)
@@ -299,6 +352,14 @@ class ChipStore:
         self.counts = np.asarray(group["counts"][...])
         self.time = np.asarray(group["time"][...]).astype("datetime64[s]")
         self.obs = np.asarray(group["obs"][...])
+        # version 2: soft targets (distillation) and a region per chip; version 1 has neither
+        self.soft: bool = bool(a.get("soft_targets", False)) and "soft" in group
+        self.regions: list[str] = list(a.get("regions", [""]))
+        self.region = (
+            np.asarray(group["region"][...])
+            if "region" in group
+            else np.zeros(len(self.sensor), np.uint16)
+        )
         self._cache: dict[str, np.ndarray] | None = None
 
     @classmethod
@@ -327,7 +388,7 @@ class ChipStore:
     def nbytes(self) -> int:
         """Uncompressed size of the chip arrays."""
         s = self.chip_size
-        return len(self) * s * s * (2 * len(self.bands) + 2)
+        return len(self) * s * s * (2 * len(self.bands) + 2 + (NUM_CLASSES + 1) * self.soft)
 
     def indices(self, split: str) -> np.ndarray:
         """Chip indices of ``split`` (``train`` or ``test``)."""
@@ -339,13 +400,19 @@ class ChipStore:
         """Pixels per class code 0..10 in ``split``."""
         return np.asarray(self.attrs["class_counts"][split], dtype=np.int64)
 
+    @property
+    def arrays(self) -> tuple[str, ...]:
+        """The per-pixel arrays of a chip (``soft`` and ``weight`` too in a soft-target set)."""
+        return ("bands", "fmask", "labels") + (("soft", "weight") if self.soft else ())
+
     def cache(self) -> None:
         """Read every chip into memory (faster random access for small sets)."""
         if self._cache is None:
-            self._cache = {k: np.asarray(self.group[k][...]) for k in ("bands", "fmask", "labels")}
+            self._cache = {k: np.asarray(self.group[k][...]) for k in self.arrays}
 
     def read(self, idx: np.ndarray) -> dict[str, np.ndarray]:
-        """Chips ``idx`` as ``{"bands", "fmask", "labels", "sensor"}`` arrays (in ``idx`` order)."""
+        """Chips ``idx`` as ``{"bands", "fmask", "labels", "sensor"}`` arrays (in ``idx`` order),
+        plus ``soft`` and ``weight`` in a soft-target set."""
         idx = np.asarray(idx, dtype=np.int64)
         out: dict[str, np.ndarray] = {"sensor": self.sensor[idx]}
         if self._cache is not None:
@@ -356,7 +423,7 @@ class ChipStore:
         inv = np.empty_like(order)
         inv[order] = np.arange(order.size)
         uniq, pos = np.unique(idx[order], return_inverse=True)
-        for k in ("bands", "fmask", "labels"):
+        for k in self.arrays:
             out[k] = np.asarray(self.group[k].oindex[uniq])[pos][inv]
         return out
 

@@ -20,6 +20,23 @@ from hlsmap.training.chips import ChipStore
 from hlsmap.training.configs.base import TrainConfig
 
 
+def balance_regions(p: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Draw probabilities rescaled so every region's chips together weigh the same.
+
+    Within a region the class-balanced weights keep their ratios; a region with many chips
+    (a large tile, a long period) then does not crowd out the others.
+    """
+    out = np.asarray(p, np.float64).copy()
+    groups = np.unique(region)
+    for g in groups:
+        sel = region == g
+        mass = out[sel].sum()
+        if mass > 0:
+            out[sel] /= mass * len(groups)
+    total = out.sum()
+    return out / total if total > 0 else np.full(len(out), 1.0 / max(len(out), 1))
+
+
 def sampling_weights(counts: np.ndarray, power: float) -> np.ndarray:
     """Draw probability per chip for class-balanced sampling.
 
@@ -54,18 +71,30 @@ class Batches:
 
             raise ChipSetError(f"{store.path} has no training chips (all held out?).")
         self.p = sampling_weights(store.counts[self.idx], cfg.balance_power)
+        if store.soft and len(np.unique(store.region[self.idx])) > 1:
+            self.p = balance_regions(self.p, store.region[self.idx])
 
     def batch(self, step: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(x, y)`` of ``step``: float32 ``(B, h, w, C)`` inputs and int32 ``(B, h, w)`` codes."""
+        """``(x, y)`` of ``step``: float32 ``(B, h, w, C)`` inputs and int32 ``(B, h, w)`` codes.
+
+        A soft-target chip set gives float32 ``y`` of ``(B, h, w, NUM_CLASSES + 1)``: the
+        target probabilities and, last, the pixel weight (both scaled to 0..1).
+        """
         rng = np.random.default_rng([self.cfg.seed, step])
         pick = rng.choice(self.idx, size=self.cfg.batch_size, p=self.p)
         chips = self.store.read(pick)
         a = self.cfg.augment
-        bands, labels = random_crop(rng, [chips["bands"], chips["labels"]], self.cfg.crop)
-        bands, labels = dihedral(rng, [bands, labels], a.flips, a.rot90)
+        if self.store.soft:
+            target = np.concatenate([chips["soft"], chips["weight"][..., None]], axis=-1)
+        else:
+            target = chips["labels"]
+        bands, target = random_crop(rng, [chips["bands"], target], self.cfg.crop)
+        bands, target = dihedral(rng, [bands, target], a.flips, a.rot90)
         sensors = [self.store.sensors[int(s)] for s in chips["sensor"]]
         x = make_inputs(bands, sensors, self.meta, rng, a)
-        return x, labels.astype(np.int32)
+        if self.store.soft:
+            return x, target.astype(np.float32) / np.float32(255.0)
+        return x, target.astype(np.int32)
 
     def iterate(self, start: int, stop: int, prefetch: int = 3) -> Iterator[tuple[np.ndarray, ...]]:
         """Batches of steps ``start..stop-1``, prepared in a background thread."""

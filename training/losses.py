@@ -77,3 +77,38 @@ def weighted_cross_entropy(
     nll = -jnp.sum(onehot * logp, axis=-1)
     total = jnp.sum(w)
     return jnp.sum(w * nll) / jnp.maximum(total, 1e-6), total
+
+
+def soft_cross_entropy(
+    logits: jax.Array,
+    targets: jax.Array,
+    pixel_weight: jax.Array,
+    weights: jax.Array,
+    mask: jax.Array | None = None,
+) -> tuple[jax.Array, jax.Array]:
+    """Mean weighted soft-target cross-entropy (distillation from a teacher's probabilities).
+
+    ``-sum_c q_c log p_c`` per pixel, weighted by the pixel's own weight (the teacher's
+    certainty: 0 ignores the pixel) times the class weights averaged under the target
+    (``q @ weights``: with one-hot targets this is :func:`weighted_cross_entropy`). Its
+    minimum is at ``p = q``; minus the target's entropy it is the KL divergence, so it has the
+    same gradients as KL.
+
+    Args:
+        logits: ``(..., NUM_CLASSES)`` float.
+        targets: ``(..., NUM_CLASSES)`` probabilities (rows sum to 1; all-zero rows count 0).
+        pixel_weight: ``(...)`` float in ``[0, 1]``.
+        weights: ``(NUM_CLASSES,)`` class weights per logit index.
+        mask: optional ``(...)`` bool of pixels allowed in the loss (valid inputs).
+
+    Returns:
+        ``(loss, weight_sum)`` as :func:`weighted_cross_entropy`.
+    """
+    q = targets.astype(jnp.float32)
+    logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+    w = pixel_weight.astype(jnp.float32) * (q @ weights.astype(jnp.float32))
+    if mask is not None:
+        w = w * mask.astype(jnp.float32)
+    nll = -jnp.sum(q * logp, axis=-1)
+    total = jnp.sum(w)
+    return jnp.sum(w * nll) / jnp.maximum(total, 1e-6), total

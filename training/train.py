@@ -35,7 +35,12 @@ from hlsmap.training.checkpoint import latest_checkpoint, restore_checkpoint, sa
 from hlsmap.training.chips import ChipStore
 from hlsmap.training.configs.base import TrainConfig
 from hlsmap.training.data import Batches
-from hlsmap.training.losses import class_weights, masked_inputs, weighted_cross_entropy
+from hlsmap.training.losses import (
+    class_weights,
+    masked_inputs,
+    soft_cross_entropy,
+    weighted_cross_entropy,
+)
 
 
 @dataclass
@@ -82,7 +87,12 @@ def _make_step(graphdef: Any, use_dropout: bool, mesh: jax.sharding.Mesh) -> Cal
         def loss_fn(net: UNet) -> jax.Array:
             rngs = nnx.Rngs(dropout=key) if use_dropout else None
             logits = net(x, rngs=rngs)
-            loss, _ = weighted_cross_entropy(logits, y, weights, finite)
+            if y.ndim == x.ndim:
+                # soft targets (distillation): y = class probabilities + the pixel weight last;
+                # decided at trace time, so hard-label runs compile exactly as before
+                loss, _ = soft_cross_entropy(logits, y[..., :-1], y[..., -1], weights, finite)
+            else:
+                loss, _ = weighted_cross_entropy(logits, y, weights, finite)
             return loss
 
         loss, grads = nnx.value_and_grad(loss_fn)(net)

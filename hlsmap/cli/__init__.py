@@ -6,6 +6,7 @@ from __future__ import annotations
 from hlsmap.cli import consensus_cmd as consensus_cmd
 from hlsmap.cli import cube_cmd as cube_cmd
 from hlsmap.cli import demo_cmd as demo_cmd
+from hlsmap.cli import distill_cmd as distill_cmd
 from hlsmap.cli import map_cmd as map_cmd
 from hlsmap.cli import models_cmd as models_cmd
 from hlsmap.cli import predict_cmd as predict_cmd

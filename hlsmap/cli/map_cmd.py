@@ -73,6 +73,13 @@ def map_cmd(
             help="Keep per-observation predictions per tile for hlsmap alerts / consensus.",
         ),
     ] = None,
+    probabilities: Annotated[
+        bool | None,
+        typer.Option(
+            "--probabilities/--no-probabilities",
+            help="Also write each period's per-class mean probabilities (probabilities.tif).",
+        ),
+    ] = None,
     runtime: Annotated[
         str | None,
         typer.Option(help="jax, or openvino (the fastest CPU kernel: hlsmap[openvino])."),
@@ -124,6 +131,7 @@ def map_cmd(
         halo=halo,
         scheduler=scheduler,
         save_predictions=save_predictions,
+        probabilities=probabilities,
         runtime=runtime,
         precision=precision,
         strict=strict,

@@ -56,11 +56,22 @@ Command::
 Expected: finishes in well under a minute; the loss falls; accuracy is not meaningful.
 """
 
-CONFIGS: dict[str, TrainConfig] = {"cpu": CPU, "gpu": GPU, "tiny": TINY}
+DISTILL = CPU.replace(steps=600, crop=48, class_weight_power=0.25, balance_power=0.5)
+"""Student of ``hlsmap distill`` on CPU: the ``small`` U-Net + 4 indices on soft targets.
+
+Command::
+
+    hlsmap distill TEACHER SOURCE run/ --region T15TVH:2024 --held-out T15TWH:2024
+
+The soft targets carry the teacher's own uncertainty, so fewer steps than ``cpu`` reach the
+teacher's consensus; ``bench/bench_distill.py`` prints what it reaches on the synthetic world.
+"""
+
+CONFIGS: dict[str, TrainConfig] = {"cpu": CPU, "gpu": GPU, "tiny": TINY, "distill": DISTILL}
 
 
 def get_config(name: str) -> TrainConfig:
-    """The named experiment configuration (``cpu``, ``gpu``, ``tiny``)."""
+    """The named experiment configuration (``cpu``, ``gpu``, ``tiny``, ``distill``)."""
     try:
         return CONFIGS[name]
     except KeyError:
@@ -69,4 +80,4 @@ def get_config(name: str) -> TrainConfig:
         ) from None
 
 
-__all__ = ["CONFIGS", "CPU", "GPU", "TINY", "AugmentConfig", "TrainConfig", "get_config"]
+__all__ = ["CONFIGS", "CPU", "DISTILL", "GPU", "TINY", "AugmentConfig", "TrainConfig", "get_config"]
