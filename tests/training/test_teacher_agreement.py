@@ -83,6 +83,13 @@ def test_same_model_as_teacher_agrees_fully(same: AgreementReport) -> None:
     assert doc["agreement"] == 1.0 and doc["consensus"]["L30"]["per_class"]["1"]["name"] == "water"
     md = r.table(markdown=True)
     assert "| consensus, all sensors | 100.0% |" in md and "per observation, L30" in md
+    from rich.console import Console
+
+    con = Console(record=True, width=120)
+    con.print(r.table())
+    con.print(r.class_table("L30"))
+    text = con.export_text()
+    assert "consensus, S30 only" in text and "producer's" in text and "water" in text
 
 
 def test_teacher_from_s30_equals_students_s30_consensus(
@@ -137,3 +144,33 @@ def test_dynamicworld_teacher_reads_s30_at_10_m_on_the_30_m_grid(
         assert c["pixels"] > 0 and c["pixels"] + c["unmapped"] == r.teacher_pixels
     with pytest.raises(ConfigError, match="S30"):
         _agree(tw, DEMO_MODEL, dw, client, teacher_sensors=["L30"])
+
+
+def test_cli_evaluate_teacher_writes_agreement(
+    tw: ServedWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hlsmap.cli import main
+
+    bbox = [str(v) for v in tw.world.bbox]
+    args = ["evaluate", "--model", str(DEMO_MODEL), tw.api, "--teacher", str(DEMO_MODEL),
+            "--bbox", *bbox, "--datetime", DATES]  # fmt: skip
+    # one run (a process cluster starts per run): --model, --teacher-sensors, --json and --out
+    main([*args, "--teacher-sensors", "S30", "--json", "--out", str(tmp_path / "ev")])
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["consensus"]["S30"]["agreement"] == 1.0 and doc["teacher_pixels"] > 500
+    assert doc["settings"]["teacher_sensors"] == ["S30"]
+    assert json.loads((tmp_path / "ev" / "agreement.json").read_text()) == doc
+
+
+def test_cli_evaluate_teacher_usage_errors(
+    tw: ServedWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hlsmap.cli import main
+
+    for extra, says in (([], "--datetime"), (["--datetime", DATES], "held-out area")):
+        with pytest.raises(SystemExit) as e:
+            main(["evaluate", str(DEMO_MODEL), tw.api, "--teacher", str(DEMO_MODEL), *extra])
+        assert e.value.code == 2 and says in " ".join(capsys.readouterr().err.split())
+    with pytest.raises(SystemExit) as e:
+        main(["evaluate", str(DEMO_MODEL), "chips.zarr", "--datetime", DATES])
+    assert e.value.code == 2 and "go with --teacher" in " ".join(capsys.readouterr().err.split())
