@@ -27,6 +27,14 @@ def chips(
         Path | None,
         typer.Option("--labels", help="Label GeoTIFF (class codes, 0 = unlabeled, any grid)."),
     ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Cut chips for this model (a folder or dynamicworld): its bands and grid"
+            " resolution; sensors it cannot read are skipped. Default: 6 HLS bands, 30 m.",
+        ),
+    ] = None,
     datetime: Annotated[
         str | None, typer.Option("--datetime", help="With --labels: the labels' date window.")
     ] = None,
@@ -55,7 +63,7 @@ def chips(
     from hlsmap.training.chip_sources import build_chips
 
     store = build_chips(
-        source, out, labels=labels, datetime=datetime,
+        source, out, labels=labels, model=model, datetime=datetime,
         sensors=tuple(s.strip() for s in sensors.split(",") if s.strip()),
         max_cloud=max_cloud, max_obs=max_obs, every=every, chip_size=chip_size, stride=stride,
         holdout=holdout, min_labeled=min_labeled, seed=seed, overwrite=overwrite,
@@ -66,6 +74,12 @@ def chips(
         f"[green]wrote[/] {out}: {len(store)} chips of {store.chip_size} px ({n_train} train,"
         f" {n_test} test) from {n_obs} observations"
     )
+    src = store.attrs.get("source") or {}
+    if model is not None:
+        console.print(f"bands {', '.join(store.bands)} at {src.get('resolution', 30):g} m")
+    for sensor, info in sorted((src.get("sensors") or {}).items()):
+        line = f"{sensor}: {info['used']} granule(s) used, {info['skipped']} skipped"
+        console.print(line + (f" ({info['reason']})" if info.get("reason") else ""))
 
 
 @app.command("train")
