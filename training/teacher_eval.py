@@ -24,6 +24,7 @@ not accuracy: it measures how well the student reproduces the teacher, errors in
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Sequence
@@ -318,6 +319,7 @@ def teacher_agreement(
         EmptySearchError: the source has no observation there and then.
         TileFailedError: a run left tiles unfinished (rerun with the same ``work``).
     """
+    from hlsmap.inference.cluster import open_client
     from hlsmap.inference.contract import usable_sensors
     from hlsmap.inference.runner import RunConfig, with_options
     from hlsmap.model import read_metadata
@@ -337,7 +339,13 @@ def teacher_agreement(
     res = float(resolution if resolution is not None else s_meta.resolution)
     config = with_options(config or RunConfig(), save_predictions=True)
     tally, usage = _Tally(), {}  # type: ignore[var-annotated]
-    with tempfile.TemporaryDirectory(prefix="hlsmap-teval-") as tmp:
+    # one cluster for every run (a process cluster takes seconds to start)
+    client, to_close = open_client(client, config.scheduler, config.n_workers,
+                                   config.threads_per_worker)  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        for obj in reversed(to_close):
+            stack.callback(obj.close)
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="hlsmap-teval-"))
         root = Path(work) if work is not None else Path(tmp)
         for n, reg in enumerate(regions):
             items = search(source, region=reg, datetime=datetime, sensors=tuple(sensors),
