@@ -152,6 +152,7 @@ def evaluate(
         typer.Argument(
             help="A model folder, a `hlsmap train` run or a known model (dynamicworld); or"
             " give it with --model and pass CHIPS alone.",
+            metavar="MODEL",
             show_default=False,
         ),
     ] = None,
@@ -160,6 +161,7 @@ def evaluate(
         typer.Argument(
             help="A chip set from `hlsmap chips`; with --teacher: a STAC source (pc, nasa, an"
             " API URL, a catalog / ItemCollection file).",
+            metavar="CHIPS",
             show_default=False,
         ),
     ] = None,
