@@ -24,8 +24,9 @@ def _builtins() -> list[SensorAdapter]:
     from hlsmap.sensors.hls import HLSL30, HLSS30
     from hlsmap.sensors.landsat import LandsatC2L2
     from hlsmap.sensors.sentinel2 import Sentinel2L2A
+    from hlsmap.sensors.sentinel2_l1c import Sentinel2L1C
 
-    return [HLSL30(), HLSS30(), Sentinel2L2A(), LandsatC2L2()]
+    return [HLSL30(), HLSS30(), Sentinel2L2A(), LandsatC2L2(), Sentinel2L1C()]
 
 
 def _check(adapter: Any) -> SensorAdapter:

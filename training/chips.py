@@ -454,7 +454,7 @@ def resample_labels(
 
 
 def observations_from_cube(
-    cube: Any, labels: Any, *, ids: Iterable[str] | None = None
+    cube: Any, labels: Any, *, ids: Iterable[str] | None = None, bands: Any = None
 ) -> Iterator[Observation]:
     """Observations of a cube (``load_cube``'s layout) paired with labels.
 
@@ -463,8 +463,9 @@ def observations_from_cube(
         labels: ``(y, x)`` labels for every observation (a season or a year), or
             ``(time, y, x)`` per observation; on the cube's grid (see :func:`resample_labels`).
         ids: observation ids (default: ``<sensor>_<time>``).
+        bands: the bands, in order (default: the harmonized bands the cube holds).
     """
-    bands = [b for b in BANDS if b in cube.data_vars]
+    bands = list(bands) if bands is not None else [b for b in BANDS if b in cube.data_vars]
     lab = np.asarray(labels)
     id_list = list(ids) if ids is not None else None
     for t in range(cube.sizes["time"]):

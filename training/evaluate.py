@@ -40,7 +40,8 @@ def predict_chips(
         fwd = _FORWARD[graphdef] = jax.jit(forward)
 
     s = store.chip_size
-    pad = (-s) % net.multiple
+    # the U-Net wants multiples of 2**depth; other architectures name their alignment
+    pad = (-s) % int(getattr(net, "multiple", None) or meta.alignment)
     out = np.zeros((len(idx), s, s), np.uint8)
     with Progress(transient=True, disable=not progress) as bar:
         task = bar.add_task("evaluating", total=len(idx))
@@ -100,6 +101,10 @@ def evaluate_model(
     report = metrics_from_confusion(cm_clear)
     report["all"] = metrics_from_confusion(cm_all)
     report.update({"split": split, "chips": int(len(idx)), "chip_set": str(store.path)})
+    source = store.attrs.get("source") or {}
+    if source.get("sensors"):
+        report["sensors"] = source["sensors"]  # granules used / skipped when it was built
+    report["notes"] = _notes(source)
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -111,6 +116,20 @@ def evaluate_model(
     return report
 
 
+def _notes(source: dict[str, Any]) -> list[str]:
+    """What a reader must know about the figures of a chip set from ``source``."""
+    notes = []
+    if "world" in source:
+        notes.append(
+            "chips from the synthetic world: on synthetic spectra this is a plumbing check,"
+            " not an accuracy figure for real places"
+        )
+    for sensor, info in sorted((source.get("sensors") or {}).items()):
+        if info.get("skipped"):
+            notes.append(f"{info['skipped']} {sensor} granule(s) skipped: {info.get('reason')}")
+    return notes
+
+
 def evaluate(
     model: str | os.PathLike[str],
     chips: str | os.PathLike[str],
@@ -120,14 +139,20 @@ def evaluate(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Evaluate a saved model on a chip set (``hlsmap evaluate``); see :func:`evaluate_model`."""
+    from hlsmap.errors import ModelError
+
     net, meta = load_model(model)
     store = ChipStore.open(chips)
     if tuple(store.bands) != tuple(meta.bands):
-        from hlsmap.errors import ModelError
-
         raise ModelError(
             f"the model takes bands {meta.bands} but the chip set holds {store.bands}: build"
-            " chips with the model's bands."
+            f" chips for it with `hlsmap chips --model {model} ...`."
+        )
+    res = (store.attrs.get("source") or {}).get("resolution")
+    if res is not None and abs(float(res) - float(meta.resolution)) > 1e-6:
+        raise ModelError(
+            f"the model runs at {meta.resolution:g} m but the chips are on a {float(res):g} m"
+            f" grid: build chips for it with `hlsmap chips --model {model} ...`."
         )
     if store.nbytes < 2**31:
         store.cache()

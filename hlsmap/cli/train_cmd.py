@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from hlsmap.cli.app import app, console
+from hlsmap.cli.options import BBox, GeoJSON
 
 
 @app.command("chips")
@@ -25,6 +26,14 @@ def chips(
     labels: Annotated[
         Path | None,
         typer.Option("--labels", help="Label GeoTIFF (class codes, 0 = unlabeled, any grid)."),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Cut chips for this model (a folder or dynamicworld): its bands and grid"
+            " resolution; sensors it cannot read are skipped. Default: 6 HLS bands, 30 m.",
+        ),
     ] = None,
     datetime: Annotated[
         str | None, typer.Option("--datetime", help="With --labels: the labels' date window.")
@@ -54,7 +63,7 @@ def chips(
     from hlsmap.training.chip_sources import build_chips
 
     store = build_chips(
-        source, out, labels=labels, datetime=datetime,
+        source, out, labels=labels, model=model, datetime=datetime,
         sensors=tuple(s.strip() for s in sensors.split(",") if s.strip()),
         max_cloud=max_cloud, max_obs=max_obs, every=every, chip_size=chip_size, stride=stride,
         holdout=holdout, min_labeled=min_labeled, seed=seed, overwrite=overwrite,
@@ -65,6 +74,12 @@ def chips(
         f"[green]wrote[/] {out}: {len(store)} chips of {store.chip_size} px ({n_train} train,"
         f" {n_test} test) from {n_obs} observations"
     )
+    src = store.attrs.get("source") or {}
+    if model is not None:
+        console.print(f"bands {', '.join(store.bands)} at {src.get('resolution', 30):g} m")
+    for sensor, info in sorted((src.get("sensors") or {}).items()):
+        line = f"{sensor}: {info['used']} granule(s) used, {info['skipped']} skipped"
+        console.print(line + (f" ({info['reason']})" if info.get("reason") else ""))
 
 
 @app.command("train")
@@ -132,15 +147,89 @@ def train(
 
 @app.command("evaluate")
 def evaluate(
-    model: Annotated[Path, typer.Argument(help="A model folder (or a `hlsmap train` run).")],
-    chips: Annotated[Path, typer.Argument(help="A chip set from `hlsmap chips`.")],
+    model: Annotated[
+        str | None,
+        typer.Argument(
+            help="A model folder, a `hlsmap train` run or a known model (dynamicworld); or"
+            " give it with --model and pass CHIPS alone.",
+            metavar="MODEL",
+            show_default=False,
+        ),
+    ] = None,
+    chips: Annotated[
+        str | None,
+        typer.Argument(
+            help="A chip set from `hlsmap chips`; with --teacher: a STAC source (pc, nasa, an"
+            " API URL, a catalog / ItemCollection file).",
+            metavar="CHIPS",
+            show_default=False,
+        ),
+    ] = None,
+    model_opt: Annotated[
+        str | None, typer.Option("--model", help="The model, instead of the MODEL argument.")
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Folder for metrics.json and confusion PNGs.")
     ] = None,
     split: Annotated[str, typer.Option("--split", help="train or test.")] = "test",
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    teacher: Annotated[
+        str | None,
+        typer.Option(
+            "--teacher",
+            help="Measure agreement with this teacher model (a folder or dynamicworld) over a"
+            " held-out region and period of the STAC source, instead of accuracy on chips.",
+        ),
+    ] = None,
+    bbox: BBox = None,
+    geojson: GeoJSON = None,
+    tile: Annotated[
+        list[str] | None,
+        typer.Option("--tile", help="With --teacher: an MGRS tile (repeat for several)."),
+    ] = None,
+    datetime: Annotated[
+        str | None,
+        typer.Option("--datetime", help="With --teacher: the period, 2024 or START/END."),
+    ] = None,
+    sensors: Annotated[
+        str, typer.Option("--sensors", help="With --teacher: sensors searched.")
+    ] = "L30,S30",
+    teacher_sensors: Annotated[
+        str | None,
+        typer.Option(
+            "--teacher-sensors",
+            help="With --teacher: sensors the teacher reads (default: all it can).",
+        ),
+    ] = None,
+    max_cloud: Annotated[
+        float | None, typer.Option("--max-cloud", help="With --teacher: max item cloud %.")
+    ] = None,
+    work: Annotated[
+        Path | None,
+        typer.Option("--work", help="With --teacher: keep the two runs here (a rerun resumes)."),
+    ] = None,
 ) -> None:
-    """Overall accuracy, per-class precision/recall/F1/IoU, kappa, confusion matrix."""
+    """Accuracy on a chip set's held-out observations (OA, per-class precision/recall/F1/IoU,
+    kappa, confusion matrix), or with --teacher a student's agreement with a teacher model."""
+    from hlsmap.errors import ConfigError
+
+    if model_opt is not None:
+        if chips is not None:
+            raise ConfigError("give the model once: MODEL CHIPS or --model MODEL CHIPS")
+        model, chips = model_opt, model
+    if model is None or chips is None:
+        what = "MODEL SOURCE --teacher TEACHER" if teacher else "MODEL CHIPS"
+        raise ConfigError(f"hlsmap evaluate needs {what} (or --model MODEL and the second)")
+    if teacher is not None:
+        _evaluate_teacher(model, teacher, chips, bbox=bbox, geojson=geojson, tiles=tile or [],
+                          datetime=datetime, sensors=sensors, teacher_sensors=teacher_sensors,
+                          max_cloud=max_cloud, work=work, out=out, as_json=as_json)  # fmt: skip
+        return
+    if bbox or geojson or tile or datetime or teacher_sensors or work:
+        raise ConfigError(
+            "--bbox, --geojson, --tile, --datetime, --teacher-sensors and --work go with"
+            " --teacher; to evaluate on chips give MODEL CHIPS only"
+        )
     from hlsmap.training.evaluate import evaluate as run
 
     if out is not None:
@@ -168,4 +257,44 @@ def evaluate(
             table.add_row(c["name"], f(c["precision"]), f(c["recall"]), f(c["f1"]),
                           f(c["iou"]), f"{100 * c['share']:.1f}%")  # fmt: skip
     console.print(table)
+    for line in report.get("notes", []):
+        console.print(line)
     console.print(f"written: {target / 'metrics.json'}, {target / 'confusion.png'}")
+
+
+def _evaluate_teacher(
+    student: str, teacher: str, source: str, *, bbox: tuple[float, float, float, float] | None,
+    geojson: Path | None, tiles: list[str], datetime: str | None, sensors: str,
+    teacher_sensors: str | None, max_cloud: float | None, work: Path | None, out: Path | None,
+    as_json: bool,
+) -> None:  # fmt: skip
+    """``hlsmap evaluate MODEL SOURCE --teacher TEACHER``: print (and write) the agreement."""
+    from hlsmap.cli.options import region_from_options, sensor_list
+    from hlsmap.errors import ConfigError
+    from hlsmap.training.teacher_eval import teacher_agreement
+
+    if datetime is None:
+        raise ConfigError("--teacher needs --datetime: the held-out period, e.g. 2024")
+    region = region_from_options(bbox, geojson, None) if (bbox or geojson) else None
+    if region is None and not tiles:
+        raise ConfigError("--teacher needs the held-out area: --bbox W S E N, --geojson FILE"
+                          " or --tile T15TVH (repeatable)")  # fmt: skip
+    report = teacher_agreement(
+        student, teacher, source, region=region, tiles=tiles, datetime=datetime,
+        sensors=sensor_list(sensors), max_cloud=max_cloud, work=work, progress=not as_json,
+        teacher_sensors=sensor_list(teacher_sensors) if teacher_sensors else None,
+    )  # fmt: skip
+    doc = report.as_dict()
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = out / ".agreement.json.tmp"
+        tmp.write_text(json.dumps(doc, indent=2) + "\n")
+        tmp.replace(out / "agreement.json")
+    if as_json:
+        typer.echo(json.dumps(doc, indent=2))
+        return
+    console.print(report.table())
+    console.print(report.class_table("all"))
+    console.print(report.class_table("L30"))
+    if out is not None:
+        console.print(f"written: {out / 'agreement.json'}")
