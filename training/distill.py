@@ -113,7 +113,23 @@ class DistillResult:
 
 
 def distill(cfg: DistillConfig, *, client: Any = None, progress: bool = True) -> DistillResult:
-    """Run (or resume) a distillation; see the module notes for the stages and outputs."""
+    """Run (or resume) a distillation; see the module notes for the stages and outputs.
+
+    ``client``: a Dask client or scheduler address for every region run; default: one local
+    cluster for the whole distillation (a process cluster takes seconds to start).
+    """
+    from hlsmap.inference.cluster import open_client
+
+    own: list[Any] = []
+    try:
+        client, own = open_client(client, None, cfg.n_workers, None)
+        return _distill(cfg, client, progress)
+    finally:
+        for c in reversed(own):
+            c.close()
+
+
+def _distill(cfg: DistillConfig, client: Any, progress: bool) -> DistillResult:
     from hlsmap.outputs.atomic import write_text
 
     out = Path(cfg.out)
@@ -147,7 +163,7 @@ def distill(cfg: DistillConfig, *, client: Any = None, progress: bool = True) ->
     else:
         resume = (run / "checkpoints").is_dir()
         train(cfg.train, chips, run, resume=resume, progress=progress)
-    agreement = held_out_agreement(cfg, run / "model", teacher, client=client, progress=progress)
+    agreement = held_out_agreement(cfg, run / "model", client=client, progress=progress)
     write_text(out / "agreement.json", json.dumps(agreement, indent=2) + "\n")
     _publish(cfg, run / "model", model_dir, agreement)
     return DistillResult(out, model_dir, chips, agreement, skipped)
@@ -256,58 +272,38 @@ def build_soft_chips(
     return writer.close()
 
 
-def consensus_agreement(student: np.ndarray, teacher: np.ndarray) -> dict[str, Any]:
-    """Share of pixels mapped by both whose consensus class is the same."""
-    both = (student > 0) & (teacher > 0)
-    n = int(both.sum())
-    same = int((student[both] == teacher[both]).sum())
-    return {"agreement": round(same / n, 4) if n else None, "pixels": n}
-
-
 def held_out_agreement(
-    cfg: DistillConfig,
-    model_dir: Path,
-    teacher: dict[str, dict[str, np.ndarray]],
-    *,
-    client: Any = None,
-    progress: bool = True,
+    cfg: DistillConfig, model_dir: Path, *, client: Any = None, progress: bool = True
 ) -> dict[str, Any]:
-    """The student's consensus maps on every held-out region, from every sensor and from L30
-    alone, against the teacher's consensus (pixels both mapped).
+    """The student against the teacher on every held-out region and period, with
+    :func:`hlsmap.training.teacher_eval.teacher_agreement` (per-observation agreement by sensor,
+    consensus agreement from every sensor, L30 alone and S30 alone, per class, confusion).
 
-    Returns ``{"regions": {name: {"all": {...}, "L30": {...}}}, "all": share, "L30": share}``
-    (pooled over the held-out pixels).
+    Returns ``{"regions": {name: report}, "all": ..., "L30": ..., "S30": ...}``: the pooled
+    consensus agreement per sensor subset (pixel-weighted over the held-out regions).
     """
-    from hlsmap.inference.mosaic import mosaic_arrays
-    from hlsmap.inference.runner import RunConfig, run_region
+    from hlsmap.training.teacher_eval import teacher_agreement
 
     per: dict[str, Any] = {}
-    pooled: dict[str, list[int]] = {}
+    pooled: dict[str, list[float]] = {}
     for region in (r for r in cfg.regions if r.held_out):
-        geobox = region.region.geobox(resolution=cfg.resolution)
-        runs = {"all": tuple(cfg.sensors)}
-        if "L30" in cfg.sensors:
-            runs["L30"] = ("L30",)
-        if "S30" in cfg.sensors:
-            runs["S30"] = ("S30",)
-        per[region.name] = {}
-        for label, sensors in runs.items():
-            folder = Path(cfg.out) / "student" / region.name / label
-            items = _search(cfg, region, sensors)
-            result = run_region(items, geobox, str(model_dir), folder, [region.period],
-                                config=RunConfig(tile_size=cfg.tile_size, n_workers=cfg.n_workers),
-                                client=client, progress=progress, mosaic=False)  # fmt: skip
-            cls = mosaic_arrays(result.tasks, geobox, region.period.name, layers=("class",))
-            a = consensus_agreement(cls["class"], teacher[region.name]["class"])
-            per[region.name][label] = a
-            if a["pixels"]:
-                tot = pooled.setdefault(label, [0, 0])
-                tot[0] += round(a["agreement"] * a["pixels"])
-                tot[1] += a["pixels"]
-    doc: dict[str, Any] = {"regions": per, "metric": "consensus class agreement with the teacher"}
-    for label, (same, n) in pooled.items():
-        doc[label] = round(same / n, 4) if n else None
-    return doc
+        report = teacher_agreement(
+            str(model_dir), cfg.teacher, cfg.source, region=region.region,
+            datetime=region.datetime, sensors=cfg.sensors, teacher_sensors=cfg.teacher_sensors,
+            resolution=cfg.resolution, work=Path(cfg.out) / "agreement" / region.name,
+            client=client, progress=progress,
+        )  # fmt: skip
+        doc = report.as_dict()
+        per[region.name] = doc
+        for subset, m in doc["consensus"].items():
+            if m.get("agreement") is not None and m.get("pixels"):
+                tot = pooled.setdefault(subset, [0.0, 0.0])
+                tot[0] += m["agreement"] * m["pixels"]
+                tot[1] += m["pixels"]
+    out: dict[str, Any] = {"metric": "consensus class agreement with the teacher", "regions": per}
+    for subset, (same, n) in pooled.items():
+        out[subset] = round(same / n, 4) if n else None
+    return out
 
 
 def _publish(cfg: DistillConfig, trained: Path, model_dir: Path, agreement: dict[str, Any]) -> Path:

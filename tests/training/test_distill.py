@@ -1,6 +1,6 @@
 """`hlsmap distill` end to end, offline: the shipped synthetic demo model as teacher restricted to
-S30 (as Dynamic World sees only S30), a student trained on the teacher's consensus over one half
-of the tiny served world and measured on the other half. Figures on synthetic spectra are
+S30 (as Dynamic World sees only S30), a student trained on the teacher's consensus over three
+quadrants of the tiny served world and measured on the fourth. Figures on synthetic spectra are
 plumbing checks, never claims about real places."""
 
 from __future__ import annotations
@@ -19,21 +19,23 @@ from hlsmap.training.distill import DistillConfig, distill
 from hlsmap.training.distill_regions import DistillRegion
 
 
-def halves(bbox: tuple[float, float, float, float]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def quadrants(bbox: tuple[float, float, float, float]) -> list[tuple[float, ...]]:
     w, s, e, n = bbox
-    mid = (w + e) / 2
-    return (w, s, mid, n), (mid, s, e, n)
+    mx, my = (w + e) / 2, (s + n) / 2
+    return [(w, my, mx, n), (mx, my, e, n), (w, s, mx, my), (mx, s, e, my)]
 
 
 def small_config(world, api: str, out: Path, **kw) -> DistillConfig:
-    west, east = halves(world.bbox)
-    regions = (
-        DistillRegion("west", "2024-01-01", "2024-04-30", bbox=west),  # type: ignore[arg-type]
-        DistillRegion("east", "2024-01-01", "2024-04-30", bbox=east, held_out=True),  # type: ignore[arg-type]
+    """Four quadrant regions of the world, the south-east one held out."""
+    names = ("nw", "ne", "sw", "se")
+    regions = tuple(
+        DistillRegion(name, "2024-01-01", "2024-04-30", bbox=box, held_out=name == "se")  # type: ignore[arg-type]
+        for name, box in zip(names, quadrants(world.bbox), strict=True)
     )
-    train = TrainConfig(preset="tiny", steps=kw.pop("steps", 160), batch_size=8, crop=None,
-                        warmup_steps=10, lr=5e-3, indices=("ndvi", "ndwi", "mndwi", "ndbi"),
-                        checkpoint_every=0, log_every=20)  # fmt: skip
+    train = TrainConfig(preset=kw.pop("preset", "small"), steps=kw.pop("steps", 300),
+                        batch_size=8, crop=None, warmup_steps=20, lr=5e-3,
+                        indices=("ndvi", "ndwi", "mndwi", "ndbi"), checkpoint_every=0,
+                        log_every=20)  # fmt: skip
     return DistillConfig(teacher=str(DEMO_MODEL), source=api, out=str(out), regions=regions,
                          teacher_sensors=("S30",), train=train, chip_size=32, stride=16,
                          tile_size=64, n_workers=1, **kw)  # fmt: skip
@@ -50,7 +52,7 @@ def distilled(served_world, tmp_path_factory):
 
 def test_teacher_consensus_is_soft_and_from_s30_only(distilled) -> None:
     cfg, result, _ = distilled
-    folder = Path(cfg.out) / "teacher" / "west"
+    folder = Path(cfg.out) / "teacher" / "nw"
     with np.load(folder / "consensus.npz") as z:
         probs, cls, n_valid = z["probs"], z["class"], z["n_valid"]
     mapped = cls > 0
@@ -76,9 +78,9 @@ def test_chips_hold_both_sensors_soft_targets_and_thresholds(distilled) -> None:
     store = ChipStore.open(result.chips)
     assert store.soft and store.attrs["format_version"] == 2
     assert set(store.sensors) == {"L30", "S30"}
-    assert store.regions == ["west", "east"]
+    assert store.regions == ["nw", "ne", "sw", "se"]
     test = store.indices("test")
-    assert test.size and set(store.region[test]) == {1}  # the held-out region is the test split
+    assert test.size and set(store.region[test]) == {3}  # the held-out region is the test split
     chips = store.read(np.arange(min(len(store), 40)))
     w = chips["weight"]
     soft = chips["soft"].astype(int)
@@ -113,8 +115,8 @@ def test_model_provenance_and_maps_l30_and_s30(distilled, served_world, tmp_path
     prov = meta.provenance
     assert prov["distilled_from"]["teacher"] == str(Path(DEMO_MODEL).resolve())
     assert prov["distilled_from"]["sensors"] == ["S30"]
-    assert [r["name"] for r in prov["regions"]] == ["west", "east"]
-    assert prov["periods"]["east"] == ["2024-01-01", "2024-04-30"]
+    assert [r["name"] for r in prov["regions"]] == ["nw", "ne", "sw", "se"]
+    assert prov["periods"]["se"] == ["2024-01-01", "2024-04-30"]
     assert prov["thresholds"]["min_confidence"] == 50
     assert prov["held_out_agreement"]["all"] == result.agreement["all"]
     assert set(meta.normalization) >= {"L30", "S30"}  # sensor-aware normalization
@@ -131,5 +133,5 @@ def test_model_provenance_and_maps_l30_and_s30(distilled, served_world, tmp_path
 def test_rerun_skips_every_stage(distilled) -> None:
     cfg, first, _ = distilled
     again = distill(cfg, progress=False)
-    assert {"teacher:west", "teacher:east", "chips", "train"} <= set(again.skipped)
+    assert {"teacher:nw", "teacher:se", "chips", "train"} <= set(again.skipped)
     assert again.agreement == first.agreement
