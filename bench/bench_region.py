@@ -112,7 +112,11 @@ world = World.open(args["world"])
 opts = TileOptions(**args["options"])
 config = RunConfig(tile_size=args["tile_size"], halo=args["halo"], options=opts)
 geobox = world.geobox.zoom_out(args["resolution"] / abs(world.geobox.resolution.x))
-tasks = plan_tasks(world.items(), geobox, args["model"], args["out"],
+items = world.items()
+if args.get("n_obs"):
+    from hlsmap.inference.tasks import observation_batches
+    items = [i for g in observation_batches(items, 1)[: args["n_obs"]] for i in g]
+tasks = plan_tasks(items, geobox, args["model"], args["out"],
                    [Period.year(world.year)], config)
 Path(args["out"], "tiles").mkdir(parents=True, exist_ok=True)
 get_predictor(args["model"], opts)  # load + build the predictor first: not the task's memory
@@ -125,6 +129,53 @@ print(json.dumps({"obs": rep.n_observations, "shape": rep.shape, "numpy_peak_mb"
                   "rss_growth_mb": grow / 1024,
                   "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
+
+
+def _tile_memory(payload: dict[str, Any]) -> dict[str, Any]:
+    """One tile task's memory, measured in a fresh process (see ``_TILE_MEMORY``)."""
+    shutil.rmtree(payload["out"], ignore_errors=True)
+    proc = subprocess.run([sys.executable, "-c", _TILE_MEMORY, json.dumps(payload)],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def _scaling(world: Any, model: str, geobox: Any, config: Any, payload: dict[str, Any]) -> None:
+    """px-obs/s for 1, 2 and 4 tiles at once, and px-obs/s + one tile task's peak memory for
+    40 / 80 / 160 observations (the first ones of the world's year)."""
+    from hlsmap.inference.runner import run_region
+    from hlsmap.inference.tasks import observation_batches
+    from hlsmap.periods import Period
+
+    ts = config.tile_size
+    items = world.items()
+    periods = [Period.year(world.year)]
+    out = Path(payload["out"]).parent / "scaling"
+
+    def rate(its: list[Any], gb: Any) -> tuple[float, int]:
+        shutil.rmtree(out, ignore_errors=True)
+        t0 = time.perf_counter()
+        res = run_region(its, gb, model, out, periods, config=config, progress=False)
+        assert res.ok, res.failed
+        return res.pixel_observations / (time.perf_counter() - t0), res.tiles
+
+    print("scaling (same model and options):")
+    for rows, cols in [(1, 1), (1, 2), (2, 2)]:
+        if geobox.shape[0] < rows * ts or geobox.shape[1] < cols * ts:
+            print(f"  {rows * cols} tiles: world too small (needs {rows * ts}x{cols * ts} px)")
+            continue
+        pps, n = rate(items, geobox[: rows * ts, : cols * ts])
+        print(f"  {n} tile(s) of {ts} px, all observations: {pps:,.0f} px-obs/s")
+    groups = observation_batches(items, 1)
+    for n_obs in (40, 80, 160):
+        if len(groups) < n_obs:
+            print(f"  {n_obs} observations: the world has only {len(groups)}")
+            continue
+        sub = [i for g in groups[:n_obs] for i in g]
+        pps, _ = rate(sub, geobox[:ts, :ts])
+        mem = _tile_memory({**payload, "n_obs": n_obs})
+        print(f"  1 tile, {n_obs} observations ({mem['obs']} predicted): {pps:,.0f} px-obs/s, "
+              f"RSS growth {mem['rss_growth_mb']:.0f} MiB, NumPy peak "
+              f"{mem['numpy_peak_mb']:.0f} MiB")  # fmt: skip
 
 
 def main() -> None:
@@ -218,16 +269,14 @@ def main() -> None:
         kps = kernel_px_per_s(model, options, side)
         print(f"kernel ({side} px window, same model/runtime/precision): {kps:,.0f} px/s; "
               f"end to end {px / wall:,.0f} px-obs/s; ratio {px / wall / kps:.2f}")  # fmt: skip
+    payload = {"world": str(world.root), "model": model, "out": str(work / "mem"),
+               "tile_size": args.tile_size, "halo": args.halo, "options": options,
+               "resolution": res_m}  # fmt: skip
+    if args.scaling:
+        _scaling(world, model, geobox, config, payload)
     if args.no_memory:
         return
-    payload = json.dumps({"world": str(world.root),
-                          "model": model, "out": str(work / "mem"), "tile_size": args.tile_size,
-                          "halo": args.halo, "options": options,
-                          "resolution": res_m})  # fmt: skip
-    shutil.rmtree(work / "mem", ignore_errors=True)
-    proc = subprocess.run([sys.executable, "-c", _TILE_MEMORY, payload], capture_output=True,
-                          text=True, check=True)  # fmt: skip
-    mem = json.loads(proc.stdout.strip().splitlines()[-1])
+    mem = _tile_memory(payload)
     print(f"one tile task ({mem['shape'][0]}x{mem['shape'][1]} px, {mem['obs']} observations): "
           f"RSS growth {mem['rss_growth_mb']:.0f} MiB, NumPy peak {mem['numpy_peak_mb']:.0f} MiB, "
           f"process peak {mem['rss_peak_mb']:.0f} MiB")  # fmt: skip
