@@ -11,6 +11,15 @@ peak of NumPy's host allocations, which tracemalloc sees).
     .venv/bin/python bench/bench_region.py --size 128 --tile-size 384 --red-edge \
         --model dynamicworld --runtime openvino
 
+``--profile`` runs the tiles on an in-process Dask client (same tasks, threads instead of a
+worker process) with :mod:`hlsmap.inference.predict_profile` on, and prints where the "predict"
+time goes (fmask, normalise, float copy, windows, kernel, blend, uint8). Every run also times the
+bare kernel on the run's own compiled window shape and batch (``Predictor.forward_batch``,
+softmax included) and prints kernel px/s, end-to-end px-obs/s and their ratio (issue 19's
+measure: the e2e figure counts tile pixels only, the kernel's its whole window, halo included).
+``--scaling`` adds rows for 1, 2 and 4 tiles and 40 / 80 / 160 observations (px-obs/s and one
+tile task's peak memory).
+
 The world is kept in ``--work`` (default ``/tmp/hlsmap-bench-region``) and reused on reruns;
 the predictions are recomputed every run (the output folder is cleared first).
 """
@@ -55,6 +64,41 @@ def _model(work: Path, preset: str, model: str | None) -> str:
     return str(path)
 
 
+def kernel_px_per_s(model: str, options: dict[str, Any], side: int, seconds: float = 3.0) -> float:
+    """px/s of the bare kernel on the region run's window (``side`` px) and batch, median of
+    timed calls after a warm-up (the region's compiled shape: same model, runtime, precision)."""
+    import numpy as np
+
+    from hlsmap.inference.tasks import TileOptions, get_predictor
+
+    predictor, meta = get_predictor(model, TileOptions(**options), side)
+    channels = len(meta.bands)
+    x = np.random.default_rng(0).uniform(0.0, 1.0, (predictor.batch_size, side, side, channels))
+    x = x.astype(np.float32)
+    predictor.forward_batch(x)
+    times: list[float] = []
+    t_end = time.perf_counter() + seconds
+    while len(times) < 3 or time.perf_counter() < t_end:
+        t0 = time.perf_counter()
+        predictor.forward_batch(x)
+        times.append(time.perf_counter() - t0)
+    return predictor.batch_size * side * side / float(np.median(times))
+
+
+def _print_profile(tasks_s: float, timings: dict[str, float]) -> None:
+    from hlsmap.inference.predict_profile import snapshot
+
+    stages = snapshot()
+    predict = timings.get("predict", 0.0)
+    print(f"  inside predict ({predict:.1f} task-s; % of task time / of predict):")
+    for name, (sec, calls) in stages.items():
+        print(f"    {name:11} {sec:8.2f} s  {sec / max(tasks_s, 1e-9):6.1%}  "
+              f"{sec / max(predict, 1e-9):6.1%}  ({calls} calls)")  # fmt: skip
+    rest = predict - sum(sec for sec, _ in stages.values())
+    print(f"    {'other':11} {rest:8.2f} s  {rest / max(tasks_s, 1e-9):6.1%}  "
+          f"{rest / max(predict, 1e-9):6.1%}  (lists, crops, Python)")  # fmt: skip
+
+
 _TILE_MEMORY = """
 import json, resource, sys, tracemalloc
 from pathlib import Path
@@ -68,7 +112,11 @@ world = World.open(args["world"])
 opts = TileOptions(**args["options"])
 config = RunConfig(tile_size=args["tile_size"], halo=args["halo"], options=opts)
 geobox = world.geobox.zoom_out(args["resolution"] / abs(world.geobox.resolution.x))
-tasks = plan_tasks(world.items(), geobox, args["model"], args["out"],
+items = world.items()
+if args.get("n_obs"):
+    from hlsmap.inference.tasks import observation_batches
+    items = [i for g in observation_batches(items, 1)[: args["n_obs"]] for i in g]
+tasks = plan_tasks(items, geobox, args["model"], args["out"],
                    [Period.year(world.year)], config)
 Path(args["out"], "tiles").mkdir(parents=True, exist_ok=True)
 get_predictor(args["model"], opts)  # load + build the predictor first: not the task's memory
@@ -81,6 +129,53 @@ print(json.dumps({"obs": rep.n_observations, "shape": rep.shape, "numpy_peak_mb"
                   "rss_growth_mb": grow / 1024,
                   "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
+
+
+def _tile_memory(payload: dict[str, Any]) -> dict[str, Any]:
+    """One tile task's memory, measured in a fresh process (see ``_TILE_MEMORY``)."""
+    shutil.rmtree(payload["out"], ignore_errors=True)
+    proc = subprocess.run([sys.executable, "-c", _TILE_MEMORY, json.dumps(payload)],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def _scaling(world: Any, model: str, geobox: Any, config: Any, payload: dict[str, Any]) -> None:
+    """px-obs/s for 1, 2 and 4 tiles at once, and px-obs/s + one tile task's peak memory for
+    40 / 80 / 160 observations (the first ones of the world's year)."""
+    from hlsmap.inference.runner import run_region
+    from hlsmap.inference.tasks import observation_batches
+    from hlsmap.periods import Period
+
+    ts = config.tile_size
+    items = world.items()
+    periods = [Period.year(world.year)]
+    out = Path(payload["out"]).parent / "scaling"
+
+    def rate(its: list[Any], gb: Any) -> tuple[float, int]:
+        shutil.rmtree(out, ignore_errors=True)
+        t0 = time.perf_counter()
+        res = run_region(its, gb, model, out, periods, config=config, progress=False)
+        assert res.ok, res.failed
+        return res.pixel_observations / (time.perf_counter() - t0), res.tiles
+
+    print("scaling (same model and options):")
+    for rows, cols in [(1, 1), (1, 2), (2, 2)]:
+        if geobox.shape[0] < rows * ts or geobox.shape[1] < cols * ts:
+            print(f"  {rows * cols} tiles: world too small (needs {rows * ts}x{cols * ts} px)")
+            continue
+        pps, n = rate(items, geobox[: rows * ts, : cols * ts])
+        print(f"  {n} tile(s) of {ts} px, all observations: {pps:,.0f} px-obs/s")
+    groups = observation_batches(items, 1)
+    for n_obs in (40, 80, 160):
+        if len(groups) < n_obs:
+            print(f"  {n_obs} observations: the world has only {len(groups)}")
+            continue
+        sub = [i for g in groups[:n_obs] for i in g]
+        pps, _ = rate(sub, geobox[:ts, :ts])
+        mem = _tile_memory({**payload, "n_obs": n_obs})
+        print(f"  1 tile, {n_obs} observations ({mem['obs']} predicted): {pps:,.0f} px-obs/s, "
+              f"RSS growth {mem['rss_growth_mb']:.0f} MiB, NumPy peak "
+              f"{mem['numpy_peak_mb']:.0f} MiB")  # fmt: skip
 
 
 def main() -> None:
@@ -105,6 +200,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="tiles at once (1 worker)")
     ap.add_argument("--work", default="/tmp/hlsmap-bench-region")
     ap.add_argument("--no-memory", action="store_true", help="skip the tile-memory run")
+    ap.add_argument("--profile", action="store_true", help="per-stage breakdown of predict")
+    ap.add_argument("--no-kernel", action="store_true", help="skip the kernel px/s and ratio")
+    ap.add_argument("--scaling", action="store_true", help="1/2/4 tiles, 40/80/160 obs rows")
     args = ap.parse_args()
 
     from hlsmap.inference.runner import RunConfig, run_region
@@ -135,9 +233,18 @@ def main() -> None:
     name = meta.architecture if args.model else args.preset
     print(f"{len(items)} granules, grid {geobox.shape} at {res_m:g} m, tiles of {args.tile_size}"
           f" px (+{args.halo or 'model'} halo), model {name}{precision}")  # fmt: skip
+    client = None
+    if args.profile:
+        from distributed import Client
+
+        from hlsmap.inference import predict_profile
+
+        # the tasks in this process (threads), so the stopwatch sees them
+        client = Client(processes=False, n_workers=1, threads_per_worker=args.threads or 1)
+        predict_profile.enable()
     t0 = time.perf_counter()
     res = run_region(items, geobox, model, out, [Period.year(world.year)], config=config,
-                     progress=True)  # fmt: skip
+                     progress=True, client=client)  # fmt: skip
     wall = time.perf_counter() - t0
     assert res.ok, res.failed
     px = res.pixel_observations
@@ -150,16 +257,26 @@ def main() -> None:
         print(f"  {k:10} {v:8.1f} task-s  {v / max(tasks_s, 1e-9):6.1%}")
     region_obs = px / (h * w)
     print(f"  ({region_obs:.0f} observations per pixel on average; task time {tasks_s:.1f} s)")
+    if args.profile:
+        _print_profile(tasks_s, res.timings())
+        client.close()  # type: ignore[union-attr]
+    if not args.no_kernel:
+        from hlsmap.inference.runner import plan_tasks
+
+        task = plan_tasks(items, geobox, model, work / "plan", [Period.year(world.year)], config)[0]
+        side = args.window or ((task.tile_side or max(task.geobox.shape)) + 2 * task.halo)
+        side *= task.factor
+        kps = kernel_px_per_s(model, options, side)
+        print(f"kernel ({side} px window, same model/runtime/precision): {kps:,.0f} px/s; "
+              f"end to end {px / wall:,.0f} px-obs/s; ratio {px / wall / kps:.2f}")  # fmt: skip
+    payload = {"world": str(world.root), "model": model, "out": str(work / "mem"),
+               "tile_size": args.tile_size, "halo": args.halo, "options": options,
+               "resolution": res_m}  # fmt: skip
+    if args.scaling:
+        _scaling(world, model, geobox, config, payload)
     if args.no_memory:
         return
-    payload = json.dumps({"world": str(world.root),
-                          "model": model, "out": str(work / "mem"), "tile_size": args.tile_size,
-                          "halo": args.halo, "options": options,
-                          "resolution": res_m})  # fmt: skip
-    shutil.rmtree(work / "mem", ignore_errors=True)
-    proc = subprocess.run([sys.executable, "-c", _TILE_MEMORY, payload], capture_output=True,
-                          text=True, check=True)  # fmt: skip
-    mem = json.loads(proc.stdout.strip().splitlines()[-1])
+    mem = _tile_memory(payload)
     print(f"one tile task ({mem['shape'][0]}x{mem['shape'][1]} px, {mem['obs']} observations): "
           f"RSS growth {mem['rss_growth_mb']:.0f} MiB, NumPy peak {mem['numpy_peak_mb']:.0f} MiB, "
           f"process peak {mem['rss_peak_mb']:.0f} MiB")  # fmt: skip

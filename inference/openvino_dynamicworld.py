@@ -73,7 +73,67 @@ def apply_taps(b: Builder, x: Any, taps: tuple[np.ndarray, np.ndarray], axis: in
     return out
 
 
-def dynamicworld_logits(b: Builder, net: Any, x: Any, height: int, width: int) -> Any:
+def half_size_conv(b: Builder, x: Any, height: int, width: int) -> Any:
+    """The antialiased half-size resize of an even ``height x width`` NCHW ``x`` as one
+    stride-2 depthwise 4x4 convolution plus a per-pixel edge factor.
+
+    Why: ``Gather`` runs on OpenVINO's plain layout, so each one costs two reorders of the
+    64-channel stem output besides the gather itself. For an even axis TF's spans are the
+    same four taps ``(1, 3, 3, 1) / 8`` at stride 2 everywhere; at the two edges one tap falls
+    off the image and the remaining three are renormalised, which equals the zero-padded
+    convolution times ``1 / sum(valid taps)``. Same sums as the taps path up to float32
+    rounding (tests: golden logits and the taps path).
+    """
+    # TF's triangle weights at sample offsets -1.5, -0.5, 0.5, 1.5 (kernel widened to 2)
+    k = np.array([0.25, 0.75, 0.75, 0.25]) / 2.0
+
+    def axis(n: int) -> tuple[np.ndarray, np.ndarray]:
+        # output o covers sources 2o-1 .. 2o+2; factor = 1 / (weight of those inside the image)
+        valid = [sum(k[j] for j in range(4) if 0 <= 2 * o - 1 + j < n) for o in range(n // 2)]
+        return k, (1.0 / np.array(valid)).astype(np.float32)
+
+    kh, fh = axis(height)
+    kw, fw = axis(width)
+    c = int(x.get_output_partial_shape(0)[1].get_length())
+    kernel = np.outer(kh, kw).astype(np.float32)
+    y = b.ops.group_convolution(
+        x, b.const(np.broadcast_to(kernel, (c, 1, 1, 4, 4))), [2, 2], [1, 1], [1, 1], [1, 1]
+    )
+    edge = np.outer(fh, fw).reshape(1, 1, height // 2, width // 2)
+    if np.all(edge == 1.0):
+        return y
+    return b.ops.multiply(y, b.const(edge))
+
+
+def double_size_conv(b: Builder, x: Any, height: int, width: int) -> Any:
+    """TF's half-pixel bilinear resize of NCHW ``x`` to exactly twice its size, as an
+    edge-replicating pad plus one stride-2 depthwise transposed 4x4 convolution.
+
+    For a 2x upsize every output is ``0.75`` of its nearer and ``0.25`` of its farther source
+    pixel, the edge pixel repeated off the image: with one pixel of edge padding that is a
+    transposed convolution with taps ``(1, 3, 3, 1) / 4`` cropped by 3 on each side. No
+    ``Gather``, so no reorders out of and back into OpenVINO's blocked layout.
+    """
+    ops = b.ops
+    import openvino.opset12 as ops12
+
+    c = int(x.get_output_partial_shape(0)[1].get_length())
+    k = np.array([0.25, 0.75, 0.75, 0.25], np.float32)
+    pad = ops12.pad(
+        x,
+        ops.constant(np.array([0, 0, 1, 1], np.int64)),
+        ops.constant(np.array([0, 0, 1, 1], np.int64)),
+        "edge",
+    )
+    kernel = np.broadcast_to(np.outer(k, k), (c, 1, 1, 4, 4))
+    return ops.group_convolution_backprop_data(
+        pad, b.const(kernel), [2, 2], pads_begin=[3, 3], pads_end=[3, 3]
+    )
+
+
+def dynamicworld_logits(
+    b: Builder, net: Any, x: Any, height: int, width: int, *, resize: str = "auto"
+) -> Any:
     """Logits ``(B, 9, H, W)`` of a :class:`~hlsmap.model.dynamicworld.DynamicWorldNet`.
 
     An :data:`~hlsmap.inference.openvino_kernel.Exporter`; ``x`` is NCHW ``(B, 9, H, W)``.
@@ -92,13 +152,21 @@ def dynamicworld_logits(b: Builder, net: Any, x: Any, height: int, width: int) -
     if height < 2 or width < 2:
         raise ConfigError(f"Dynamic World needs windows of at least 2x2, not {height}x{width}")
     ops = b.ops
+    # even sides: the resizes as depthwise convolutions (no Gathers, no layout reorders)
+    fast = resize == "auto" and height % 2 == 0 and width % 2 == 0
     x = cbm(b, x, net.stem)
-    x = apply_taps(b, x, antialias_taps(height, height // 2), 2)
-    x = apply_taps(b, x, antialias_taps(width, width // 2), 3)
+    if fast:
+        x = half_size_conv(b, x, height, width)
+    else:
+        x = apply_taps(b, x, antialias_taps(height, height // 2), 2)
+        x = apply_taps(b, x, antialias_taps(width, width // 2), 3)
     skip = cbm(b, cbm(b, x, net.skip_pw), net.skip_dw)
     x = residual_block(b, residual_block(b, x, net.block1), net.block2)
     x = residual_block(b, ops.concat([x, skip], 1), net.block3)
-    x = apply_taps(b, x, bilinear_taps(height // 2, height), 2)
-    x = apply_taps(b, x, bilinear_taps(width // 2, width), 3)
+    if fast:
+        x = double_size_conv(b, x, height // 2, width // 2)
+    else:
+        x = apply_taps(b, x, bilinear_taps(height // 2, height), 2)
+        x = apply_taps(b, x, bilinear_taps(width // 2, width), 3)
     x = ops.normalize_l2(x, ops.constant(np.array([1], np.int64)), 1e-12, "max")
     return b.conv(x, net.head)

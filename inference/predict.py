@@ -21,6 +21,7 @@ import numpy as np
 
 from hlsmap.classes import CLOUD, NUM_CLASSES
 from hlsmap.errors import ConfigError
+from hlsmap.inference.predict_profile import stage
 from hlsmap.inference.tiling import (
     WindowPlan,
     blend_weights,
@@ -242,7 +243,8 @@ class Predictor:
             import jax
 
             ws = jax.device_put(weights, self._replicated)
-        padded = pad_image(np.asarray(images, np.float32), plan)
+        with stage("windows"):
+            padded = pad_image(np.asarray(images, np.float32), plan)
         wh, ww = plan.window
         ph, pw = plan.padded
         jobs = [
@@ -258,23 +260,27 @@ class Predictor:
 
         def add(pending: tuple[Any, list[tuple[int, int, int]]]) -> None:
             out, batch_jobs = pending
-            probs = np.asarray(out)
-            for k, (t, y, x) in enumerate(batch_jobs):
-                if acc is None:
-                    per[t] = probs[k, :height, :width]
-                else:
-                    acc[t, y : y + wh, x : x + ww] += probs[k]
+            with stage("kernel"):  # jax: waits for the asynchronous call here
+                probs = np.asarray(out)
+            with stage("blend"):
+                for k, (t, y, x) in enumerate(batch_jobs):
+                    if acc is None:
+                        per[t] = probs[k, :height, :width]
+                    else:
+                        acc[t, y : y + wh, x : x + ww] += probs[k]
 
         pending = None
         for start in range(0, len(jobs), self.batch_size):
             batch_jobs = jobs[start : start + self.batch_size]
             # a fresh buffer per batch: on CPU device_put may alias host memory, and the
             # previous batch may still be running (zeros pad the last batch)
-            batch = np.zeros((self.batch_size, wh, ww, channels), np.float32)
-            for k, (t, y, x) in enumerate(batch_jobs):
-                batch[k] = padded[t, y : y + wh, x : x + ww]
+            with stage("windows"):
+                batch = np.zeros((self.batch_size, wh, ww, channels), np.float32)
+                for k, (t, y, x) in enumerate(batch_jobs):
+                    batch[k] = padded[t, y : y + wh, x : x + ww]
             # dispatch is asynchronous: blend the previous batch while this one runs
-            out = self._run(batch, weights, ws)
+            with stage("kernel"):
+                out = self._run(batch, weights, ws)
             if pending is not None:
                 add(pending)
             pending = (out, batch_jobs)
@@ -282,7 +288,8 @@ class Predictor:
             add(pending)
         if acc is None:
             return per
-        acc /= weight_sum(plan)[None, :, :, None]
+        with stage("blend"):
+            acc /= weight_sum(plan)[None, :, :, None]
         return [acc[t, :height, :width] for t in range(t_count)]
 
     # ------------------------------------------------------------ observations
@@ -321,17 +328,21 @@ class Predictor:
                 f"need bands (T, H, W, C), fmask (T, H, W) and T sensors; got {bands.shape}, "
                 f"{fmask.shape} and {len(sensors)} sensors"
             )
-        observed = observed_mask(bands, fmask)
+        with stage("fmask"):
+            observed = observed_mask(bands, fmask)
         # the model's inputs may hold more channels than the bands (derived indices)
-        inputs = [self.normalize(bands[t], sensor) for t, sensor in enumerate(sensors)]
-        x = np.stack(inputs).astype(np.float32, copy=False)
-        x[~observed] = 0.0  # partially filled pixels count as fill everywhere
-        flagged = (fmask & FMASK_INVALID_BITS) != 0
-        if self._visible:
-            visible = np.zeros(bands.shape[:3], np.int32)
-            for v in self._visible:
-                visible += bands[..., v]
-            flagged |= visible <= 0
+        with stage("normalise"):
+            inputs = [self.normalize(bands[t], sensor) for t, sensor in enumerate(sensors)]
+        with stage("float copy"):
+            x = np.stack(inputs).astype(np.float32, copy=False)
+            x[~observed] = 0.0  # partially filled pixels count as fill everywhere
+        with stage("fmask"):
+            flagged = (fmask & FMASK_INVALID_BITS) != 0
+            if self._visible:
+                visible = np.zeros(bands.shape[:3], np.int32)
+                for v in self._visible:
+                    visible += bands[..., v]
+                flagged |= visible <= 0
         # Flagged pixels can never be valid, so windows holding nothing else are not run: in
         # cloudy seasons whole observations of a tile cost nothing.
         per = self._probs_per_image(x, skip=~observed | flagged)
@@ -339,18 +350,19 @@ class Predictor:
         results = []
         for t in range(bands.shape[0]):
             probs = per[t]
-            if probs is None:
-                probs = np.zeros((*bands.shape[1:3], NUM_CLASSES), np.float32)
-            results.append(
-                _finish(
-                    probs[core],
-                    observed[t][core],
-                    flagged[t][core],
-                    output,
-                    None if times is None else times[t],
-                    sensors[t],
+            with stage("uint8"):
+                if probs is None:
+                    probs = np.zeros((*bands.shape[1:3], NUM_CLASSES), np.float32)
+                results.append(
+                    _finish(
+                        probs[core],
+                        observed[t][core],
+                        flagged[t][core],
+                        output,
+                        None if times is None else times[t],
+                        sensors[t],
+                    )
                 )
-            )
         return results
 
     def predict_dataset(

@@ -108,3 +108,29 @@ def test_unknown_network_is_refused_and_exporters_register() -> None:
         np.testing.assert_allclose(probs, 0.2, rtol=1e-6)  # softmax of equal logits x weight 2
     finally:
         ovk._EXPORTERS.pop(ovk._type_key(Plain))
+
+
+@pytest.mark.parametrize("size", [(2, 2), (4, 6), (10, 8), (34, 18)])
+def test_even_sides_resize_by_convolution_as_the_taps_do(size: tuple[int, int]) -> None:
+    # even sides take the depthwise-convolution resizes (no Gathers); they must equal the
+    # tap lists of hlsmap.model.resize, the edges' renormalised spans included
+    import functools
+
+    from hlsmap.inference import openvino_dynamicworld as odw
+    from hlsmap.inference import openvino_kernel as ovk
+
+    key = "hlsmap.model.dynamicworld:DynamicWorldNet"
+    h, w = size
+    x = np.random.default_rng(1).uniform(0.0, 1.0, (2, h, w, 9)).astype(np.float32)
+    outs = {}
+    for resize in ("taps", "auto"):
+        ovk._EXPORTERS[key] = functools.partial(odw.dynamicworld_logits, resize=resize)
+        try:
+            outs[resize] = np.asarray(ovk.compile_cpu(ovk.export_logits(_net(), 2, h, w))(x)[0])
+        finally:
+            ovk._EXPORTERS[key] = odw.dynamicworld_logits
+    assert np.abs(outs["auto"] - outs["taps"]).max() <= 2e-5
+    np.testing.assert_array_equal(outs["auto"].argmax(-1), outs["taps"].argmax(-1))
+    # the graphs differ: the fast one has no Gather (a test of a no-op path would always pass)
+    model = ovk.export_logits(_net(), 2, h, w)
+    assert not [op for op in model.get_ops() if op.get_type_name() == "Gather"]
