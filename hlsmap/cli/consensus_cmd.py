@@ -167,7 +167,14 @@ def change_cmd(
     console.print(
         f"changed: {p['hlsmap:changed_hectares']} ha (MMU {p['hlsmap:mmu_pixels']} px); "
         f"tree loss {p['hlsmap:tree_loss_hectares']} ha, new built "
-        f"{p['hlsmap:new_built_hectares']} ha; written to {out}",
+        f"{p['hlsmap:new_built_hectares']} ha"
+        + (
+            f"; land-cover change {p['hlsmap:land_cover_change_hectares']} ha at change "
+            f"confidence >= {p['hlsmap:change_threshold']}%"
+            if "hlsmap:change_threshold" in p
+            else ""
+        )
+        + f"; written to {out}",
         highlight=False,
     )
 
