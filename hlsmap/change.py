@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from hlsmap.change_rule import is_rotation
 from hlsmap.classes import CODES, NODATA, SURFACE_CLASSES
 from hlsmap.errors import ConfigError
 
@@ -29,6 +30,8 @@ NAMED_CHANGES: dict[str, NamedRule] = {
     "cropland_loss": lambda a, b: (a == _CROPS) & (b != _CROPS),
     "water_gain": lambda a, b: (a != _WATER) & (b == _WATER),
     "water_loss": lambda a, b: (a == _WATER) & (b != _WATER),
+    # flagged, not land-cover change (grass <-> crops, crops <-> bare): see hlsmap.change_rule
+    "rotation": is_rotation,
 }
 """Named change layers: ``name -> rule(before, after) -> bool`` (pixels mapped in both)."""
 
@@ -125,7 +128,12 @@ class ChangeResult:
 
 
 def compute_change(
-    before: Any, after: Any, geobox: Any = None, mmu: int = 1, connectivity: int = 8
+    before: Any,
+    after: Any,
+    geobox: Any = None,
+    mmu: int = 1,
+    connectivity: int = 8,
+    decided: Any = None,
 ) -> ChangeResult:
     """Transitions, named layers and the transition matrix between two class maps.
 
@@ -134,13 +142,23 @@ def compute_change(
         geobox: the maps' GeoBox (or pixel area in hectares) for the matrix; ``None`` skips it.
         mmu: minimum mapping unit in pixels; smaller changed patches count as unchanged.
         connectivity: 4 or 8 for the patches.
+        decided: optional bool mask of the flips the evidence supports
+            (:func:`hlsmap.change_rule.decide_change`); other flips count as unchanged, before
+            the MMU.
     """
     a, b = np.asarray(before), np.asarray(after)
     t = transition_codes(a, b)
-    changed = (t != 0) & (a != b)
+    flips = (t != 0) & (a != b)
+    changed = flips.copy()
+    if decided is not None:
+        d = np.asarray(decided, bool)
+        if d.shape != a.shape:
+            raise ConfigError(f"the decided mask has shape {d.shape}, the maps {a.shape}")
+        changed &= d
     kept = apply_mmu(changed, mmu, connectivity)
-    # pixels in too-small patches revert to "unchanged": after = before
-    b_clean = np.where(changed & ~kept, a, b)
+    # flips the evidence does not support and pixels in too-small patches revert to
+    # "unchanged": after = before
+    b_clean = np.where(flips & ~kept, a, b)
     t = transition_codes(a, b_clean)
     both = t != 0
     layers = {

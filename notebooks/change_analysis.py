@@ -199,6 +199,81 @@ named_ha = {k: float(v.sum() * stats.pixel_area_ha(geobox)) for k, v in change.l
 print("named change layers (ha):", {k: round(v, 1) for k, v in named_ha.items()})
 
 # %% [markdown]
+# ## Change decided from the evidence, by type
+#
+# A class flip is not yet a change: a pixel whose annual class was decided on a 51/49 vote, or
+# on a handful of clear observations, flips from year to year without anything happening on
+# the ground. `hlsmap.change_rule.change_confidence` weighs both years' consensus confidence
+# and valid observations into a per-pixel change confidence (percent); the change map is the
+# part at or above `CHANGE_THRESHOLD` (chosen on synthetic worlds: `bench/bench_change.py`).
+# The change types are named layers: tree loss, new construction, water gain and loss count as
+# land-cover change; grass <-> crops and crops <-> bare are flagged *rotation* and not counted.
+# `hlsmap map --change` and `hlsmap change` write the same as COGs (`change_confidence.tif`,
+# one layer per type) with `change_stats.json` in hectares. (Maps from the truth are sure
+# everywhere, so there every flip passes; the figures are plumbing checks on a synthetic
+# world, not accuracy on real places.)
+
+# %%
+from hlsmap.change_rule import (
+    CHANGE_THRESHOLD,
+    CHANGE_TYPES,
+    change_confidence,
+    change_types,
+    decide_change,
+)
+from hlsmap.change_scores import change_scores
+
+if model_dir is None:
+    quality = {y: {"confidence": None, "n_valid": None} for y in (YEAR0, YEAR1)}
+else:
+    quality = {
+        y: {k: cog.read_cog(OUT / "maps" / f"hlsmap-annual-{y}" / f"{k}.tif")[0]
+            for k in ("confidence", "n_valid")}
+        for y in (YEAR0, YEAR1)
+    }
+change_conf = change_confidence(
+    annual[YEAR0], annual[YEAR1], quality[YEAR0]["confidence"], quality[YEAR1]["confidence"],
+    quality[YEAR0]["n_valid"], quality[YEAR1]["n_valid"],
+)
+decided = compute_change(annual[YEAR0], annual[YEAR1], geobox, mmu=4,
+                         decided=decide_change(change_conf, CHANGE_THRESHOLD))
+types = change_types(annual[YEAR0], annual[YEAR1], decided.changed)
+pixel_ha = stats.pixel_area_ha(geobox)
+type_ha = {k: float(v.sum() * pixel_ha) for k, v in types.items()}
+scores = change_scores(truth[YEAR0], truth[YEAR1], annual[YEAR0], annual[YEAR1], decided.changed)
+rows = [{"type": "land-cover change (rotation excluded)", "hectares": None, **scores["land_cover"]}]
+rows += [{"type": k, "hectares": type_ha[k], **scores["types"][k]} for k in CHANGE_TYPES]
+print(f"flips: {int(change.changed.sum())} px at MMU 4; decided change (>= {CHANGE_THRESHOLD}%): "
+      f"{int(decided.changed.sum())} px; maps from {source_text}")
+print(pd.DataFrame(rows).round(2).to_string(index=False))
+
+# %%
+type_colours = {"tree_loss": "#397D49", "new_built": "#C4281B", "water_gain": "#419BDF",
+                "water_loss": "#A59B8F", "rotation": "#E49635"}
+codes = np.zeros(geobox.shape, np.uint8)
+for i, k in enumerate(CHANGE_TYPES, start=1):
+    codes[types[k] & (codes == 0)] = i
+fig, axes = plt.subplots(1, 2, figsize=(12, 5.2))
+shown = np.ma.masked_where((change_conf == 0) | (change_conf == 255), change_conf)
+im = axes[0].imshow(shown, cmap="magma_r", vmin=0, vmax=100, interpolation="nearest")
+axes[0].contour(event_outline, levels=[0.5], colors="k", linewidths=0.6)
+axes[0].set_title(f"change confidence (%) where the class flipped\n"
+                  f"mapped as change at >= {CHANGE_THRESHOLD}%; black: true events", fontsize=9)
+axes[0].axis("off")
+fig.colorbar(im, ax=axes[0], fraction=0.046)
+cmap = matplotlib.colors.ListedColormap(["#f2f2f2", *type_colours.values()])
+axes[1].imshow(codes, cmap=cmap, vmin=0, vmax=len(CHANGE_TYPES), interpolation="nearest")
+axes[1].contour(event_outline, levels=[0.5], colors="k", linewidths=0.6)
+axes[1].set_title("change types (rotation is flagged, not counted)", fontsize=9)
+axes[1].axis("off")
+fig.legend(handles=[Patch(color=c, label=f"{k} ({type_ha[k]:.1f} ha)")
+                    for k, c in type_colours.items()],
+           loc="lower center", ncol=5, fontsize=8, frameon=False)
+fig.suptitle(f"Change decided from the evidence, maps from {source_text}", fontsize=9)
+fig.tight_layout(rect=(0, 0.08, 1, 0.95))
+fig.savefig(OUT / "change_types.png", dpi=100)
+
+# %% [markdown]
 # ## Tree-loss alerts through the second year
 #
 # The baseline is the first year's annual map, with its consensus confidence (the mean top-1
@@ -342,6 +417,8 @@ summary = {
     "maps_from": source_text,
     "changed_ha": float(off_diagonal),
     "named_change_ha": named_ha,
+    "change_type_ha": type_ha,
+    "change_scores": scores,
     "alerts": alert_summary,
     "observations_streamed": int(len(timeline)),
     "seconds": round(time.perf_counter() - t_start, 1),

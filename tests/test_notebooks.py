@@ -119,6 +119,10 @@ def test_change_analysis(tmp_path: Path, kernel_dir: Path, monkeypatch: pytest.M
     # the second year's forest clearing shows as tree loss between the annual maps
     assert s["changed_ha"] > 0 and s["named_change_ha"]["tree_loss"] > 0
     assert matrix["transitions"]["trees"].get("bare", 0) > 0
+    # the decided change by type, as a picture; maps from the truth find every true change
+    assert_png(out / "change_types.png")
+    assert s["change_type_ha"]["tree_loss"] == pytest.approx(s["named_change_ha"]["tree_loss"])
+    assert s["change_scores"]["land_cover"]["precision"] == 1.0
     # ... and the alerts catch it, after the clearing date, within weeks
     a = s["alerts"]
     assert a["clearing_pixels"] > 0 and s["observations_streamed"] > 50

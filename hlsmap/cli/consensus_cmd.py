@@ -127,8 +127,26 @@ def change_cmd(
         int, typer.Option("--connectivity", help="4 or 8 neighbours for patches.")
     ] = 8,
     blocksize: Blocksize = 512,
+    threshold: Annotated[
+        int | None,
+        typer.Option(
+            "--threshold", help="Change confidence (percent) a flip needs.", min=1, max=100
+        ),
+    ] = None,
+    evidence: Annotated[
+        bool,
+        typer.Option(
+            "--evidence/--no-evidence",
+            help="Decide change from confidence.tif/n_valid.tif next to the maps.",
+        ),
+    ] = True,
+    later: Annotated[
+        list[Path] | None,
+        typer.Option("--later", help="Class map of a period after the change (persistence)."),
+    ] = None,
 ) -> None:
     """From-to transitions, a matrix in hectares and named change layers between two maps."""
+    from hlsmap.change_rule import CHANGE_THRESHOLD
     from hlsmap.outputs.changes import ChangeConfig, run_change
 
     item = run_change(
@@ -140,13 +158,23 @@ def change_cmd(
             mmu_ha=mmu_ha,
             connectivity=connectivity,
             blocksize=blocksize,
+            threshold=CHANGE_THRESHOLD if threshold is None else threshold,
+            evidence=evidence,
+            later=tuple(later or ()),
         )
     )
     p = item.properties
     console.print(
         f"changed: {p['hlsmap:changed_hectares']} ha (MMU {p['hlsmap:mmu_pixels']} px); "
         f"tree loss {p['hlsmap:tree_loss_hectares']} ha, new built "
-        f"{p['hlsmap:new_built_hectares']} ha; written to {out}",
+        f"{p['hlsmap:new_built_hectares']} ha"
+        + (
+            f"; land-cover change {p['hlsmap:land_cover_change_hectares']} ha at change "
+            f"confidence >= {p['hlsmap:change_threshold']}%"
+            if "hlsmap:change_threshold" in p
+            else ""
+        )
+        + f"; written to {out}",
         highlight=False,
     )
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from hlsmap.alerts import ALERT_KINDS, AlertState, day_number
 from hlsmap.change import NAMED_CHANGES, compute_change, hectares_per_pixel, mmu_pixels
+from hlsmap.change_rule import CHANGE_THRESHOLD, TYPE_TEXT, change_confidence, decide_change
 from hlsmap.classes import NODATA, SURFACE_CLASSES
 from hlsmap.errors import ConfigError
 from hlsmap.outputs import cog, pam, quicklook, stac, stats
@@ -50,7 +51,12 @@ assert set(KIND_TEXT) == set(ALERT_KINDS) <= set(NAMED_CHANGES)
 @dataclass
 class ChangeConfig:
     """Inputs of ``hlsmap change``: two class maps on one grid, the minimum mapping unit
-    (``mmu`` pixels, or ``mmu_ha`` hectares when set) and the products' licence."""
+    (``mmu`` pixels, or ``mmu_ha`` hectares when set) and the products' licence.
+
+    With ``evidence`` the maps' ``confidence.tif`` and ``n_valid.tif`` (next to each
+    ``class.tif``) and the ``later`` class maps (periods after the change, e.g. the after
+    year's seasons) decide which flips are change (:mod:`hlsmap.change_rule`, at
+    ``threshold`` percent); without, every flip the MMU keeps is change."""
 
     before: Path
     after: Path
@@ -60,6 +66,24 @@ class ChangeConfig:
     connectivity: int = 8
     blocksize: int = 512
     license: str = DEFAULT_LICENSE
+    threshold: int = CHANGE_THRESHOLD
+    evidence: bool = True
+    later: Sequence[Path] = ()
+
+
+EVIDENCE_LAYERS = ("confidence", "n_valid")
+"""Quality layers of a class map that the change rule reads, found next to its ``class.tif``."""
+
+
+def evidence_paths(class_map: Path) -> dict[str, Path]:
+    """The quality layers ``hlsmap consensus`` / ``hlsmap map`` write next to ``class.tif``
+    (``confidence.tif``, ``n_valid.tif``) that exist."""
+    found = {}
+    for name in EVIDENCE_LAYERS:
+        p = Path(class_map).with_name(f"{name}.tif")
+        if p.exists() and p != Path(class_map):
+            found[name] = p
+    return found
 
 
 TRANSITIONS = pam.transition_categories()
@@ -94,7 +118,10 @@ def run_change(cfg: ChangeConfig) -> Any:
     """Compare two class maps; write the change products; return the STAC item.
 
     The maps are read, compared and written window by window (``blocksize``): memory is bounded
-    by a window and the minimum mapping unit, not the maps (:func:`change_blocks`).
+    by a window and the minimum mapping unit, not the maps (:func:`change_blocks`). With
+    evidence (:attr:`ChangeConfig.evidence`) also ``change_confidence.tif`` (percent, 0 no
+    flip, 255 no data), ``land_cover_change.tif`` (the decided change that is not rotation) and
+    ``change_stats.json`` (hectares per change type).
     """
     import contextlib
 
@@ -106,6 +133,15 @@ def run_change(cfg: ChangeConfig) -> Any:
         raise ConfigError(
             f"{cfg.before} and {cfg.after} are on different grids; map both on one grid"
         )
+    ev_paths: dict[str, Path] = {}
+    later = [Path(p) for p in cfg.later] if cfg.evidence else []
+    if cfg.evidence:
+        for side, path in (("before", cfg.before), ("after", cfg.after)):
+            ev_paths.update({f"{k}_{side}": v for k, v in evidence_paths(path).items()})
+    for p in [*ev_paths.values(), *later]:
+        if _grid(p)[0] != gb_a:
+            raise ConfigError(f"{p} is not on the maps' grid; give layers written with the maps")
+    use_rule = bool(ev_paths or later)
     mmu = mmu_pixels(cfg.mmu_ha, gb_a) if cfg.mmu_ha is not None else int(cfg.mmu)
     name = f"hlsmap-change-{_label(cfg.before)}-{_label(cfg.after)}"
     d = Path(cfg.out_dir) / name
@@ -113,22 +149,42 @@ def run_change(cfg: ChangeConfig) -> Any:
         "transitions": cog.categorical_options(TRANSITIONS, 0, "from*10+to"),
         **{k: cog.categorical_options(named_categories(k), 255, k) for k in NAMED_CHANGES},
     }
+    if use_rule:
+        layers["land_cover_change"] = cog.categorical_options(
+            named_categories("land_cover_change"), 255, "land_cover_change"
+        )
     pairs = np.zeros((len(SURFACE_CLASSES),) * 2, np.int64)
     changed = 0
-    named = dict.fromkeys(NAMED_CHANGES, 0)
+    named = dict.fromkeys([*NAMED_CHANGES, *(["land_cover_change"] if use_rule else [])], 0)
     shape = (int(gb_a.shape[0]), int(gb_a.shape[1]))
     thumb = Decimator(shape, 1024, np.uint8)
     with contextlib.ExitStack() as stack:
         src_a = stack.enter_context(rasterio.open(cfg.before))
         src_b = stack.enter_context(rasterio.open(cfg.after))
+        ev = {k: stack.enter_context(rasterio.open(v)) for k, v in ev_paths.items()}
+        later_src = [stack.enter_context(rasterio.open(p)) for p in later]
         writers = {
             k: stack.enter_context(cog.cog_stream(d / f"{k}.tif", gb_a, np.uint8,
                                                   blocksize=cfg.blocksize, **opts))
             for k, opts in layers.items()
         }  # fmt: skip
-        for window, t, masks in change_blocks(src_a, src_b, mmu, cfg.connectivity, cfg.blocksize):
+        conf_w = None
+        if use_rule:
+            conf_w = stack.enter_context(
+                cog.cog_stream(d / "change_confidence.tif", gb_a, np.uint8,
+                               blocksize=cfg.blocksize, nodata=255, resampling="nearest",
+                               description="change_confidence", units="%")
+            )  # fmt: skip
+        blocks = change_blocks(
+            src_a, src_b, mmu, cfg.connectivity, cfg.blocksize,
+            evidence=ev if use_rule else None, later=later_src, threshold=cfg.threshold,
+        )  # fmt: skip
+        for window, t, masks in blocks:
             writers["transitions"].write(window, t)
             nodata = t == 0
+            conf = masks.pop("change_confidence", None)
+            if conf_w is not None and conf is not None:
+                conf_w.write(window, conf)
             for layer, mask in masks.items():
                 writers[layer].write(window, np.where(nodata, 255, mask).astype(np.uint8))
                 named[layer] += int(mask.sum())
@@ -137,12 +193,14 @@ def run_change(cfg: ChangeConfig) -> Any:
             pairs += stats.transition_counts(t)
             thumb.add(window, np.where(moved, t % 10, NODATA).astype(np.uint8))
     cogs = {k: w.path for k, w in writers.items()}
+    if conf_w is not None:
+        cogs["change_confidence"] = conf_w.path
     ha = hectares_per_pixel(gb_a)
     mj, mc = stats.write_transition_matrix(d / "matrix", pairs * ha)
     png = quicklook.class_png(d / "quicklook.png", thumb.array, title="New class where changed")
     start = _period_tag(tags_a, "start", "1970-01-01")
     end = _period_tag(tags_b, "end", start)
-    props = {
+    props: dict[str, Any] = {
         "hlsmap:mmu_pixels": mmu,
         "hlsmap:changed_hectares": round(float(changed) * ha, 4),
         **{f"hlsmap:{k}_hectares": round(float(v) * ha, 4) for k, v in named.items()},
@@ -152,6 +210,27 @@ def run_change(cfg: ChangeConfig) -> Any:
         "matrix_csv": stac.file_asset(mc, "text/csv", d, ("metadata",), "matrix"),
         "quicklook": stac.file_asset(png, "image/png", d, ("overview",), "quicklook"),
     }
+    if use_rule:
+        props["hlsmap:change_threshold"] = int(cfg.threshold)
+        props["hlsmap:change_evidence"] = sorted(ev_paths) + (["persistence"] if later else [])
+        summary = {
+            "threshold_percent": int(cfg.threshold),
+            "evidence": props["hlsmap:change_evidence"],
+            "later_maps": [str(p) for p in later],
+            "mmu_pixels": mmu,
+            "pixel_hectares": ha,
+            "changed_hectares": props["hlsmap:changed_hectares"],
+            "types": {
+                k: {"hectares": round(float(named[k]) * ha, 4), "pixels": named[k],
+                    "description": TYPE_TEXT.get(k, k.replace("_", " "))}
+                for k in named
+            },
+        }  # fmt: skip
+        sj = write_text(d / "change_stats.json", json.dumps(summary, indent=2) + "\n")
+        extra["change_stats"] = stac.file_asset(
+            sj, "application/json", d, ("metadata",), "change statistics (hectares per type)"
+        )
+    categories = {k: opts["categories"] for k, opts in layers.items()}
     item = stac.item_for_cog(
         name,
         cogs,
@@ -162,7 +241,7 @@ def run_change(cfg: ChangeConfig) -> Any:
         classified=(),
         properties=props,
         extra_assets=extra,
-        categories={k: opts["categories"] for k, opts in layers.items()},
+        categories=categories,
         provenance=Provenance(license=cfg.license),
     )
     stac.write_catalog(
@@ -189,7 +268,15 @@ def _grid(path: str | Path) -> tuple[Any, dict[str, str]]:
 
 
 def change_blocks(
-    before: Any, after: Any, mmu: int = 1, connectivity: int = 8, blocksize: int = 512
+    before: Any,
+    after: Any,
+    mmu: int = 1,
+    connectivity: int = 8,
+    blocksize: int = 512,
+    *,
+    evidence: dict[str, Any] | None = None,
+    later: Sequence[Any] = (),
+    threshold: int = CHANGE_THRESHOLD,
 ) -> Iterator[tuple[Window, np.ndarray, dict[str, np.ndarray]]]:
     """:func:`hlsmap.change.compute_change` of two maps, one window at a time.
 
@@ -197,6 +284,13 @@ def change_blocks(
         before, after: open rasterio datasets (band 1: class codes) on one grid.
         mmu, connectivity: as for ``compute_change``.
         blocksize: side of the windows.
+        evidence: open datasets of the quality layers, keyed ``confidence_before``,
+            ``confidence_after``, ``n_valid_before``, ``n_valid_after`` (any subset); with it
+            (or ``later``) only the flips whose :func:`hlsmap.change_rule.change_confidence`
+            reaches ``threshold`` are change, and the masks also hold ``change_confidence``
+            (uint8 percent) and ``land_cover_change`` (the change that is not rotation).
+        later: open datasets of class maps of periods after the change (persistence).
+        threshold: the change threshold in percent.
 
     Yields:
         ``(window, transitions, {named layer: mask})`` of each window; together, exactly the
@@ -208,16 +302,30 @@ def change_blocks(
     """
     h, w = before.height, before.width
     margin = 0 if mmu <= 1 else 2 * mmu + 2
+    use_rule = evidence is not None or bool(later)
+    ev = evidence or {}
     for window in block_windows((h, w), blocksize):
         r, c, bh, bw = window
         r0, c0 = max(r - margin, 0), max(c - margin, 0)
         r1, c1 = min(r + bh + margin, h), min(c + bw + margin, w)
         box = ((r0, r1), (c0, c1))
-        res = compute_change(
-            before.read(1, window=box), after.read(1, window=box), None, mmu, connectivity
-        )
+        a, b = before.read(1, window=box), after.read(1, window=box)
+        conf = decided = None
+        if use_rule:
+            q = {k: src.read(1, window=box) for k, src in ev.items()}
+            conf = change_confidence(
+                a, b, q.get("confidence_before"), q.get("confidence_after"),
+                q.get("n_valid_before"), q.get("n_valid_after"),
+                later=[src.read(1, window=box) for src in later],
+            )  # fmt: skip
+            decided = decide_change(conf, threshold)
+        res = compute_change(a, b, None, mmu, connectivity, decided=decided)
         core = (slice(r - r0, r - r0 + bh), slice(c - c0, c - c0 + bw))
-        yield window, res.transitions[core], {k: v[core] for k, v in res.layers.items()}
+        masks = {k: v[core] for k, v in res.layers.items()}
+        if conf is not None:
+            masks["land_cover_change"] = (res.changed & ~res.layers["rotation"])[core]
+            masks["change_confidence"] = conf[core]
+        yield window, res.transitions[core], masks
 
 
 @dataclass

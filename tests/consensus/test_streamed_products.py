@@ -119,3 +119,36 @@ def test_array_source_keeps_2d_layers() -> None:
     assert src.read((1, 2, 2, 3))["class"].shape == (2, 3)
     with pytest.raises(ValueError, match="one shape"):
         ArraySource({"a": np.ones((2, 2)), "b": np.ones((3, 3))})
+
+
+def test_change_blocks_with_evidence_equal_the_whole_map(tmp_path: Path) -> None:
+    """The evidence rule block by block: the confidence layer and the decided change equal
+    the whole-map rule, and run_change finds confidence.tif / n_valid.tif next to the maps."""
+    from hlsmap.change_rule import change_confidence, decide_change
+
+    a, b = class_map(3), class_map(4)
+    b[:150] = a[:150]
+    rng = np.random.default_rng(5)
+    conf = {k: rng.integers(30, 101, (H, W)).astype(np.uint8) for k in ("a", "b")}
+    nval = {k: rng.integers(0, 12, (H, W)).astype(np.uint16) for k in ("a", "b")}
+    paths = {}
+    for k, m in (("a", a), ("b", b)):
+        (tmp_path / k).mkdir()
+        paths[k] = cog.write_class_cog(tmp_path / k / "class.tif", m, GB)
+        cog.write_cog(tmp_path / k / "confidence.tif", conf[k], GB, nodata=None)
+        cog.write_cog(tmp_path / k / "n_valid.tif", nval[k], GB, nodata=None)
+    c = change_confidence(a, b, conf["a"], conf["b"], nval["a"], nval["b"])
+    whole = compute_change(a, b, GB, mmu=4, decided=decide_change(c, 40))
+    assert 0 < whole.changed.sum() < ((a != b) & (a > 0) & (b > 0)).sum()  # some flips go
+    item = run_change(ChangeConfig(paths["a"], paths["b"], tmp_path / "out", mmu=4,
+                                   blocksize=128, threshold=40))  # fmt: skip
+    d = tmp_path / "out" / item.id
+    np.testing.assert_array_equal(rasterio.open(d / "transitions.tif").read(1), whole.transitions)
+    np.testing.assert_array_equal(rasterio.open(d / "change_confidence.tif").read(1), c)
+    lc = rasterio.open(d / "land_cover_change.tif").read(1)
+    expect = np.where(whole.transitions == 0, 255, whole.changed & ~whole.layers["rotation"])
+    np.testing.assert_array_equal(lc, expect.astype(np.uint8))
+    assert item.properties["hlsmap:change_threshold"] == 40
+    assert {"change_confidence", "land_cover_change", "rotation", "change_stats"} <= set(
+        item.assets
+    )
