@@ -14,10 +14,14 @@ import pytest
 import servers
 
 FIXTURE = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "dynamicworld"
-pytestmark = pytest.mark.skipif(
-    not (FIXTURE / "forward" / "saved_model.pb").is_file(),
-    reason=f"Dynamic World fixture missing at {FIXTURE}",
-)
+# about 3.5 minutes on the shared 2-core box (the 10 m teacher and the conversion): `make slow`
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (FIXTURE / "forward" / "saved_model.pb").is_file(),
+        reason=f"Dynamic World fixture missing at {FIXTURE}",
+    ),
+]
 
 
 @pytest.fixture(scope="module")
