@@ -27,6 +27,7 @@ _LAZY: dict[str, str] = {
     "Region": "hlsmap.region",
     "load_cube": "hlsmap.cube",
     "clear_mask": "hlsmap.cube",
+    "harmonize_cube": "hlsmap.harmonize",
     "simulate_world": "hlsmap.simulate",
     "World": "hlsmap.simulate",
     "WorldConfig": "hlsmap.simulate",

@@ -303,6 +303,7 @@ def run_tile(task: TileTask) -> TileReport:
 def _run_tile_once(task: TileTask, attempt: int) -> TileReport:
     from hlsmap.consensus import ConsensusAccumulator
     from hlsmap.inference.contract import aggregate_mean, aggregate_mode
+    from hlsmap.inference.series import observation_indices
     from hlsmap.items import items_from_dicts
 
     start = time.perf_counter()
@@ -346,15 +347,19 @@ def _run_tile_once(task: TileTask, attempt: int) -> TileReport:
             if not sensors:  # every granule of the batch was skipped
                 continue
             preds = predictor.predict_observations(bands, fmask, sensors, times, crop=crop)
+            # the regional NDVI/MNDWI series `consensus --season auto` detects seasons from
+            series = observation_indices(bands, fmask, meta.bands, crop) if writer else None
             t2 = time.perf_counter()
-            for p in preds:
+            for i, p in enumerate(preds):
                 probs, valid, observed = p.probs, p.valid, p.observed
                 if k > 1:
                     agg = aggregate_mean if opts.aggregate == "mean" else aggregate_mode
                     probs, valid, observed = agg(probs, valid, observed, k)
                 acc.update(probs, valid, observed, p.time)
                 if writer is not None:
-                    writer.append(probs, valid, observed, p.time, sensor=p.sensor)
+                    idx = series[i] if series else {}
+                    writer.append(probs, valid, observed, p.time, sensor=p.sensor,
+                                  ndvi=idx.get("ndvi"), mndwi=idx.get("mndwi"))  # fmt: skip
             t3 = time.perf_counter()
             report.read_s += t1 - t0
             report.predict_s += t2 - t1

@@ -46,7 +46,8 @@ def run_notebook(
     from nbclient import NotebookClient
 
     monkeypatch.setenv("JUPYTER_PATH", str(kernel_dir))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    # no MPLBACKEND: the kernel shows figures inline, as in Jupyter (assert_inline_figures)
+    monkeypatch.delenv("MPLBACKEND", raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     nb = jupytext.read(NOTEBOOKS / f"{name}.py")
@@ -70,6 +71,17 @@ def text_output(nb: Any) -> str:
     return "".join(parts)
 
 
+def assert_inline_figures(nb: Any, at_least: int = 1) -> None:
+    """The executed notebook shows its figures inline (``image/png`` outputs), as in Jupyter."""
+    images = [
+        out
+        for cell in nb.cells
+        for out in cell.get("outputs", [])
+        if "image/png" in out.get("data", {})
+    ]
+    assert len(images) >= at_least, f"{len(images)} inline figures, expected {at_least}"
+
+
 def assert_png(path: Path) -> None:
     assert path.is_file(), f"{path.name} was not written"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -82,6 +94,7 @@ def test_seasonal_analysis(
     out = tmp_path / "out"
     env = {"HLSMAP_NB_SIZE": "64", "HLSMAP_NB_OUT": str(out), "HLSMAP_NB_MODEL": "truth"}
     nb = run_notebook("seasonal_analysis", env, tmp_path, kernel_dir, monkeypatch)
+    assert_inline_figures(nb, 4)
     for fig in ("seasons_detected", "season_maps", "seasonal_lake", "ndvi_curves"):
         assert_png(out / f"{fig}.png")
     s = json.loads((out / "summary.json").read_text())
@@ -108,6 +121,7 @@ def test_change_analysis(tmp_path: Path, kernel_dir: Path, monkeypatch: pytest.M
     out = tmp_path / "out"
     env = {"HLSMAP_NB_SIZE": "64", "HLSMAP_NB_OUT": str(out), "HLSMAP_NB_MODEL": "truth"}
     nb = run_notebook("change_analysis", env, tmp_path, kernel_dir, monkeypatch)
+    assert_inline_figures(nb, 2)
     assert_png(out / "annual_maps.png")
     assert_png(out / "alerts.png")
     s = json.loads((out / "summary.json").read_text())
@@ -134,7 +148,8 @@ def test_change_analysis(tmp_path: Path, kernel_dir: Path, monkeypatch: pytest.M
 def test_custom_sensor(tmp_path: Path, kernel_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "out"
     env = {"HLSMAP_NB_SIZE": "64", "HLSMAP_NB_MONTHS": "2", "HLSMAP_NB_OUT": str(out)}
-    run_notebook("custom_sensor", env, tmp_path, kernel_dir, monkeypatch)
+    nb = run_notebook("custom_sensor", env, tmp_path, kernel_dir, monkeypatch)
+    assert_inline_figures(nb)
     assert_png(out / "quicklook_sensors.png")
     assert_png(out / "truth_quicklook.png")
     s = json.loads((out / "summary.json").read_text())

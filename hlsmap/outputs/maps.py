@@ -137,7 +137,15 @@ def observations(stores: Sequence[xr.Dataset], sort: bool, progress: bool) -> It
             bar.advance(task)
 
 
-def _seasons(cfg: ConsensusConfig, stores: Sequence[xr.Dataset]) -> SeasonWindows | None:
+def _seasons(
+    cfg: ConsensusConfig, stores: Sequence[xr.Dataset], year: int | None = None
+) -> SeasonWindows | None:
+    """Given seasons, or wet/dry detected from the stores' series within ``year``.
+
+    Detection reads the observations of the year being mapped only (the stores' own period):
+    a store of a ``--season-wrap span`` run also holds the end of the previous year, and
+    stores gathered over several years would blend their climates.
+    """
     if not cfg.seasons:
         return None
     if list(cfg.seasons) != ["auto"]:
@@ -145,17 +153,23 @@ def _seasons(cfg: ConsensusConfig, stores: Sequence[xr.Dataset]) -> SeasonWindow
             raise ConfigError("--season auto cannot be combined with given seasons")
         return given_seasons(cfg.seasons)
     times = np.concatenate([ds["time"].values for ds in stores])
+    own = np.ones(times.shape, bool)
+    if year is not None:
+        own = times.astype("datetime64[Y]").astype(int) + 1970 == year
     series = {}
     for index in ("ndvi", "mndwi"):
         if all(index in ds for ds in stores):
-            v = np.concatenate([np.asarray(ds[index].values, np.float64) for ds in stores])
+            v = np.concatenate([np.asarray(ds[index].values, np.float64) for ds in stores])[own]
             if np.isfinite(v).sum() > 0:
                 series[index] = v
     if not series:
         raise ConfigError(
-            "the predictions stores hold no regional ndvi/mndwi series, so seasons cannot be"
-            " detected; give them with --season wet=MM-MM --season dry=MM-MM"
+            "the predictions stores hold no regional ndvi/mndwi series"
+            + ("" if year is None else f" in {year}")
+            + ", so seasons cannot be detected; give them with --season wet=MM-MM"
+            " --season dry=MM-MM (or rerun map/predict with --save-predictions)"
         )
+    times = times[own]
     # greenness first (the most direct season signal); wetness where no NDVI was stored
     index = "ndvi" if "ndvi" in series else "mndwi"
     return detect_from_series(times, series[index], index=index)
@@ -305,7 +319,7 @@ def run_consensus(cfg: ConsensusConfig) -> ConsensusRun:
     year = cfg.year
     if year is None:
         year = Counter(times.astype("datetime64[Y]").astype(int) + 1970).most_common(1)[0][0]
-    seasons = _seasons(cfg, stores)
+    seasons = _seasons(cfg, stores, int(year))
     periods, fallback = build_periods(cfg, int(year), seasons)
     acc = ConsensusAccumulator(
         tuple(geobox.shape),
