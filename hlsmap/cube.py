@@ -366,9 +366,9 @@ def load_cube(
 
 
 def _progress() -> Any:
-    from tqdm.auto import tqdm
+    from hlsmap.cube_reads import ReadBar
 
-    return tqdm
+    return ReadBar()
 
 
 def _overlapping(items: list[pystac.Item], geobox: GeoBox) -> list[pystac.Item]:

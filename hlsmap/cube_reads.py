@@ -285,10 +285,49 @@ def _asset_spec(
     return specs.pop()
 
 
-def _bar(total: int) -> Any:
-    from tqdm.auto import tqdm
+class ReadBar:
+    """A rich progress bar of layers read, on stderr (rich is what every other bar uses; tqdm
+    is not a dependency). ``update(n)`` / ``close()`` like tqdm's, and callable on an
+    iterable, the hook odc-stac's ``load(progress=...)`` takes."""
 
-    return tqdm(total=total, desc="reading", unit="layer")
+    def __init__(self, total: int | None = None, description: str = "reading layers") -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        self._bar = Progress(
+            description, BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=Console(stderr=True),
+        )  # fmt: skip
+        self._task = self._bar.add_task(description, total=total)
+        self._started = False  # drawn from the first update: rich draws one live bar at a time
+
+    def update(self, n: int = 1) -> None:
+        """``n`` more layers read."""
+        if not self._started:
+            self._bar.start()
+            self._started = True
+        self._bar.advance(self._task, n)
+
+    def close(self) -> None:
+        """Stop drawing (the finished bar stays on screen)."""
+        if self._started:
+            self._bar.stop()
+            self._started = False
+
+    def __call__(self, work: Any) -> Any:
+        """Iterate ``work`` (odc-stac's sized task iterable), advancing per task."""
+        self._bar.update(self._task, total=len(work))
+        self.update(0)
+        try:
+            for task in work:
+                yield task
+                self.update(1)
+        finally:
+            self.close()
+
+
+def _bar(total: int) -> ReadBar:
+    return ReadBar(total)
 
 
 def concat_time(parts: Sequence[xr.Dataset]) -> xr.Dataset | None:

@@ -121,7 +121,7 @@ def plan_map(cfg: MapConfig) -> MapPlan:
     cfg = with_model_defaults(cfg, read_metadata(cfg.model))
     assert cfg.resolution is not None
     region = cfg.region
-    geobox = region.geobox(resolution=cfg.resolution)
+    geobox = region.geobox(resolution=cfg.resolution, crs=cfg.crs)
     grid = tile_grid(geobox, cfg.tile_size)
     per_year: dict[int, dict[str, int]] = {}
     found: dict[int, list[Any]] = {}

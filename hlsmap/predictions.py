@@ -43,7 +43,7 @@ import numpy as np
 import xarray as xr
 
 from hlsmap.classes import CLOUD, NUM_CLASSES
-from hlsmap.errors import ConfigError, CorruptRasterError, OutputError
+from hlsmap.errors import ConfigError, CorruptRasterError, ModelError, OutputError
 
 FORMAT = "predictions"
 VERSION = 1
@@ -67,11 +67,22 @@ def as_numpy(a: Any) -> np.ndarray:
 
 
 def as_uint8_probs(probs: Any) -> np.ndarray:
-    """Probabilities as uint8 ``*255``; float input in 0..1 is scaled and rounded."""
+    """Probabilities as uint8 ``*255``; float input in 0..1 is scaled and rounded.
+
+    Raises:
+        ModelError: a float probability is NaN: casting NaN to uint8 is undefined (0 on one
+            platform, 255 on another), so it is refused rather than stored as a class vote.
+    """
     p = as_numpy(probs)
     if p.dtype == np.uint8:
         return p
     if np.issubdtype(p.dtype, np.floating):
+        nan = np.isnan(p)
+        if nan.any():
+            raise ModelError(
+                f"{int(nan.sum())} of {p.size} probabilities are NaN (a NaN in the model's "
+                "input or weights); mask no-data pixels before predicting, or check the model"
+            )
         return np.clip(np.rint(p * 255.0), 0, 255).astype(np.uint8)
     raise ConfigError(
         f"probabilities must be uint8 (probability * 255) or float 0..1, not {p.dtype}"

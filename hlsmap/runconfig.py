@@ -8,7 +8,7 @@ Example ``run.toml``::
 
     tile = "T15TVH"
     year = 2024
-    model = "models/hlsmap-small"
+    model = "runs/small"
     out = "maps/T15TVH-2024"
     source = "pc"
     sensors = ["L30", "S30"]
@@ -27,7 +27,7 @@ from typing import Any
 
 from hlsmap.consensus_slots import BALANCES
 from hlsmap.errors import ConfigError
-from hlsmap.inference.predict import RUNTIMES
+from hlsmap.inference.predict import PRECISIONS, RUNTIMES
 from hlsmap.region import Region
 
 
@@ -65,6 +65,7 @@ class MapConfig:
         resolution: output pixel size in metres; ``None``: the model's own (30 m for the
             U-Net, 10 m for Dynamic World). A multiple of the model's runs the model on its
             own grid and aggregates each observation by mode (Dynamic World on HLS's 30 m).
+        crs: output CRS (``EPSG:32615``...); ``None``: the region's UTM zone.
         scheduler: address of an existing Dask scheduler.
         n_workers: worker processes of the local cluster.
         save_predictions: keep per-observation predictions per tile
@@ -73,8 +74,8 @@ class MapConfig:
             one multi-band uint8 COG (``probabilities.tif``, band i = class code i, x 255).
         runtime: ``jax`` (the jitted function on every device) or ``openvino`` (the U-Net
             exported to OpenVINO: the fastest CPU kernel, ``pip install 'hlsmap[openvino]'``).
-        precision: ``f32`` or ``bf16`` (bfloat16 compute: GPUs, or CPUs with bf16 units on
-            the openvino runtime).
+        precision: ``f32``, ``bf16`` (bfloat16 compute: GPUs, or CPUs with bf16 units on
+            the openvino runtime) or ``bf16-dots`` (jax on CPUs, as ``hlsmap predict``).
         strict: a granule that cannot be read fails its tile instead of being skipped (and
             listed as ``hlsmap:dropped_granules`` in the products' STAC items).
         license: the products' licence (SPDX id) recorded in their STAC.
@@ -101,6 +102,7 @@ class MapConfig:
     tile_size: int = 512
     halo: int | None = None
     resolution: float | None = None
+    crs: str | None = None
     scheduler: str | None = None
     n_workers: int | None = None
     save_predictions: bool = False
@@ -131,8 +133,10 @@ class MapConfig:
             raise ConfigError("min_valid must be at least 1")
         if self.runtime not in RUNTIMES:
             raise ConfigError(f"runtime {self.runtime!r} unknown; use jax or openvino")
-        if self.precision not in ("f32", "bf16"):
-            raise ConfigError(f"precision {self.precision!r} unknown; use f32 or bf16")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision {self.precision!r} unknown; use f32, bf16 or bf16-dots")
+        if self.runtime == "openvino" and self.precision == "bf16-dots":
+            raise ConfigError("precision bf16-dots is for runtime jax; openvino takes f32 or bf16")
         _check_ranges(self)
         if self.season_wrap not in ("within", "span"):
             raise ConfigError(f"season wrap {self.season_wrap!r} unknown; use within or span")
@@ -176,10 +180,10 @@ _FIELDS = {f.name for f in dataclasses.fields(MapConfig)}
 _INT = ("year", "min_valid", "tile_size", "halo", "n_workers")
 _NUMBER = ("max_cloud", "mmu_ha", "resolution")
 _BOOL = ("detect_seasons", "change", "save_predictions", "strict", "probabilities")
-_STR = ("model", "out", "geojson", "tile", "source", "rule", "balance", "scheme", "scheduler",
-        "runtime", "precision", "season_wrap", "license")  # fmt: skip
-_OPTIONAL = ("bbox", "geojson", "tile", "max_cloud", "scheduler", "n_workers", "grid", "halo",
-             "resolution")  # fmt: skip
+_STR = ("model", "out", "geojson", "tile", "crs", "source", "rule", "balance", "scheme",
+        "scheduler", "runtime", "precision", "season_wrap", "license")  # fmt: skip
+_OPTIONAL = ("bbox", "geojson", "tile", "crs", "max_cloud", "scheduler", "n_workers", "grid",
+             "halo", "resolution")  # fmt: skip
 
 
 def _bad(name: str, value: Any, what: str) -> ConfigError:

@@ -37,6 +37,7 @@ months found are reported (:meth:`SeasonWindows.describe`, ``seasons.json``).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -295,7 +296,9 @@ def pixel_climatology(cube: xr.Dataset, index: Index = "ndvi") -> np.ndarray:
     clims = {}
     for name, nd in _indices(cube, index).items():
         month = nd["time"].dt.month
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            # a pixel with no clear observation in a month has no median: NaN, said here once
+            warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
             per = nd.groupby(month).median("time", skipna=True).compute()
         full = np.full((12, *per.shape[1:]), np.nan)
         full[np.asarray(per[per.dims[0]].values, int) - 1] = per.values
@@ -304,8 +307,12 @@ def pixel_climatology(cube: xr.Dataset, index: Index = "ndvi") -> np.ndarray:
         good = seen.sum(axis=0) >= n_months
         if good.mean() < 0.05:  # too few pixels seen every month: take what each month saw
             good = seen.any(axis=0)
-        with np.errstate(all="ignore"):
-            clims[name] = np.nanmean(full[:, good], axis=1)
+        # nanmean warns "Mean of empty slice" for a month no good pixel saw: sum / count
+        # gives the same values and NaN there, which fill_months interpolates
+        vals = full[:, good]
+        n = np.isfinite(vals).sum(axis=1)
+        total = np.where(np.isfinite(vals), vals, 0.0).sum(axis=1)
+        clims[name] = np.where(n > 0, total / np.maximum(n, 1), np.nan)
     return combine_indices(clims)
 
 

@@ -15,9 +15,11 @@ from hlsmap.cli.options import (
     Sensors,
     Source,
     Tile,
+    output_dir,
     region_from_options,
     sensor_list,
 )
+from hlsmap.errors import ConfigError
 
 Dates = Annotated[
     str, typer.Option("--datetime", "--dates", help="YYYY, YYYY-MM or START/END (ISO dates).")
@@ -62,8 +64,16 @@ def search_cmd(
 
 @app.command("cube")
 def cube_cmd(
-    out: Annotated[Path, typer.Argument(help="Zarr store to write (a folder).")],
-    datetime: Dates,
+    out_arg: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="OUT", help="Deprecated: the Zarr store; write --out OUT.", show_default=False
+        ),
+    ] = None,
+    datetime: Dates = "",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Zarr store to write (a folder). \\[required]")
+    ] = None,
     source: Source = "pc",
     bbox: BBox = None,
     geojson: GeoJSON = None,
@@ -78,6 +88,9 @@ def cube_cmd(
     from hlsmap.cube import cube_from_source
     from hlsmap.cubestore import write_zarr
 
+    out = output_dir(out_arg, out, "cube")
+    if not datetime:
+        raise ConfigError("missing --datetime: YYYY, YYYY-MM or START/END")
     region = region_from_options(bbox, geojson, tile)
     cube = cube_from_source(
         source,

@@ -14,31 +14,65 @@ from hlsmap.cli.options import (
     Sensors,
     Source,
     Tile,
+    check_hls_years,
+    output_dir,
     region_from_options,
     sensor_list,
+    with_hls_hint,
 )
-from hlsmap.errors import ConfigError, TileFailedError
+from hlsmap.errors import ConfigError, EmptySearchError, TileFailedError
+
+
+def _is_season(text: str) -> bool:
+    """``wet=11-04`` (a season: NAME=MM-MM), not ``q=2024-01-01/2024-03-31`` (a date range)."""
+    return "=" in text and "/" not in text
 
 
 @app.command("predict")
 def predict_cmd(
-    out: Annotated[Path, typer.Argument(help="Output folder (tiles, COGs per period, run.log).")],
+    out_arg: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="OUT",
+            help="Deprecated: the output folder; write --out OUT.",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Output folder (tiles, COGs per period, run.log). \\[required]"),
+    ] = None,
     model: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--model",
-            help="A saved model directory, or a known model: dynamicworld (`hlsmap models`).",
+            help="A saved model directory, or a known model: dynamicworld (`hlsmap models`)."
+            " \\[required]",
         ),
-    ],
+    ] = None,
     year: Annotated[int | None, typer.Option("--year", help="Map this calendar year.")] = None,
     period: Annotated[
         list[str] | None,
         typer.Option(
             "--period",
-            help="A period to map (repeatable): 2024, 2024-Q2, 2024-03, START/END, "
-            "name=START/END or a season of --year such as wet=11-04.",
+            help="A period to map (repeatable): 2024, 2024-Q2, 2024-03, START/END or "
+            "name=START/END.",
         ),
     ] = None,
+    season: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--season", help="A season of --year as NAME=MM-MM (repeatable), e.g. wet=11-04."
+        ),
+    ] = None,
+    season_wrap: Annotated[
+        str,
+        typer.Option(
+            "--season-wrap",
+            help="within: seasons keep to the calendar year; span: wet=11-04 of 2024 is"
+            " Nov 2023-Apr 2024.",
+        ),
+    ] = "within",
     source: Source = "pc",
     bbox: BBox = None,
     geojson: GeoJSON = None,
@@ -94,7 +128,7 @@ def predict_cmd(
         str,
         typer.Option(
             help="jax (the jitted function on every device) or openvino (the U-Net exported to "
-            "OpenVINO: the fastest CPU kernel; pip install 'hlsmap[openvino]')."
+            "OpenVINO: the fastest CPU kernel; pip install 'hlsmap\\[openvino]')."
         ),
     ] = "jax",
     scheme: Annotated[str, typer.Option(help="Class scheme of the class COGs: v1 or v2.")] = "v1",
@@ -122,9 +156,28 @@ def predict_cmd(
     from hlsmap.inference.predict import PRECISIONS, RUNTIMES
     from hlsmap.inference.runner import RunConfig, predict_region
     from hlsmap.inference.tasks import TileOptions
-    from hlsmap.periods import Period, parse_period
+    from hlsmap.periods import Period, parse_period, parse_season
 
-    periods = [parse_period(p, year) for p in period or []]
+    out = output_dir(out_arg, out, "predict")
+    if model is None:
+        raise ConfigError("missing --model: a saved model directory or dynamicworld")
+    if season_wrap not in ("within", "span"):
+        raise ConfigError(f"--season-wrap {season_wrap!r}: use within or span")
+    seasons = list(season or [])
+    for p in period or []:
+        if _is_season(p):
+            console.print(
+                f"[yellow]deprecated:[/] --period {p}: write --season {p} (as hlsmap map)",
+                highlight=False,
+            )
+            seasons.append(p)
+    periods = [parse_period(p, year) for p in period or [] if not _is_season(p)]
+    if seasons and year is None:
+        raise ConfigError("--season needs --year: the seasons of which year?")
+    for spec in seasons:
+        assert year is not None
+        name, months = parse_season(spec)
+        periods.append(Period.season(name, months, year, wrap=season_wrap))  # type: ignore[arg-type]
     if year is not None and not any(p.name == str(year) for p in periods):
         periods.insert(0, Period.year(year))
     if not periods:
@@ -136,6 +189,11 @@ def predict_cmd(
     if runtime == "openvino" and precision == "bf16-dots":
         raise ConfigError("--precision bf16-dots is for --runtime jax; openvino takes f32 or bf16")
     region = region_from_options(bbox, geojson, tile)
+    first_year = int(str(min(p.start for p in periods))[:4])
+    last_year = int(str(max(p.end for p in periods))[:4])
+    sensor_names = sensor_list(sensors)
+    for line in check_hls_years(sensor_names, range(first_year, last_year + 1)):
+        console.print(f"[yellow]warning:[/] {line}", highlight=False)
     options = TileOptions(
         window=window,
         overlap=overlap,
@@ -159,19 +217,22 @@ def predict_cmd(
         threads_per_worker=threads,
         scheduler=scheduler,
     )
-    res = predict_region(
-        source,
-        region,
-        model,
-        out,
-        periods,
-        sensors=sensor_list(sensors),
-        max_cloud=max_cloud,
-        resolution=resolution,
-        crs=crs,
-        config=config,
-        progress=progress,
-    )
+    try:
+        res = predict_region(
+            source,
+            region,
+            model,
+            out,
+            periods,
+            sensors=sensor_names,
+            max_cloud=max_cloud,
+            resolution=resolution,
+            crs=crs,
+            config=config,
+            progress=progress,
+        )
+    except EmptySearchError as exc:
+        raise with_hls_hint(exc, sensor_names, first_year) from None
     rate = res.pixel_observations / max(res.seconds, 1e-9)
     console.print(
         f"{res.tiles} tiles ({res.skipped} already done), {res.n_observations} tile-observations, "

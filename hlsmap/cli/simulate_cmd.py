@@ -8,11 +8,20 @@ from typing import Annotated
 import typer
 
 from hlsmap.cli.app import app, console
+from hlsmap.cli.options import output_dir
 
 
 @app.command("simulate")
 def simulate_cmd(
-    out: Annotated[Path, typer.Argument(help="Folder to write the world into.")],
+    out_arg: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="OUT", help="Deprecated: the folder; write --out OUT.", show_default=False
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder to write the world into. \\[required]")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same world).")] = 0,
     size: Annotated[int, typer.Option(help="Region width/height in 30 m pixels (<= 3660).")] = 512,
     year: Annotated[int, typer.Option(help="First simulated year.")] = 2024,
@@ -44,6 +53,8 @@ def simulate_cmd(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from hlsmap.simulate import WorldConfig, simulate_world
+
+    out = output_dir(out_arg, out, "simulate")
 
     config = WorldConfig(
         seed=seed,
