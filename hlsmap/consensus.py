@@ -27,28 +27,18 @@ to 96.8% (``bench/bench_consensus.py world --predictions``; the errors left are 
 the model's own class-edge and confusable-class errors, seen in every month). ``balance="none"``
 weighs every observation the same. The state keeps one set of sums per *slot*
 (:mod:`hlsmap.consensus_slots`): 12 for a year with its wet and dry seasons (``"none"``: 2).
-
-Transient classes (``persist``): snow/ice and water win a map only where they persist; see
-:mod:`hlsmap.consensus_transient`. The ``water_share`` and ``snow_share`` layers say how long.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
 
 from hlsmap.classes import NODATA, NUM_CLASSES
-from hlsmap.consensus_slots import BALANCES, SlotLayout, percent, period_scores, period_shares
-from hlsmap.consensus_transient import (
-    PERSIST,
-    TRANSIENT,
-    check_persist,
-    collapse_transient,
-    winner,
-)
+from hlsmap.consensus_slots import BALANCES, SlotLayout, percent, period_scores
 from hlsmap.errors import ConfigError
 from hlsmap.periods import Period, check_unique
 from hlsmap.predictions import (
@@ -66,23 +56,13 @@ MAX_OBS = 65535
 """Most valid observations one period can take (the uint16 ``n_valid`` layer)."""
 NO_OBS = 255
 """``cloud_share`` value where a pixel was never observed."""
-LAYERS: tuple[str, ...] = (
-    "class",
-    "confidence",
-    "n_valid",
-    "cloud_share",
-    "fallback",
-    "water_share",
-    "snow_share",
-)
+LAYERS: tuple[str, ...] = ("class", "confidence", "n_valid", "cloud_share", "fallback")
 _DTYPES = {
     "class": np.uint8,
     "confidence": np.uint8,
     "n_valid": np.uint16,
     "cloud_share": np.uint8,
     "fallback": np.uint8,
-    "water_share": np.uint8,
-    "snow_share": np.uint8,
 }
 
 
@@ -100,9 +80,6 @@ class ConsensusAccumulator:
         geobox: optional odc-geo GeoBox; results then carry its ``y``/``x`` coordinates.
         balance: ``"month"`` (default: every calendar month of a period weighs the same) or
             ``"none"`` (every valid observation weighs the same); see the module notes.
-        persist: per transient class (``"water"``, ``"snow"``) the share of a period's valid
-            observations it needs to win a pixel (default :data:`PERSIST`); a class left out
-            votes like any other; ``None`` turns the rule off. See the module notes.
     """
 
     def __init__(
@@ -114,7 +91,6 @@ class ConsensusAccumulator:
         fallback: Period | str | None = None,
         geobox: Any = None,
         balance: str = "month",
-        persist: Mapping[str, float] | None = PERSIST,
     ) -> None:
         if rule not in RULES:
             raise ConfigError(f"unknown consensus rule {rule!r}; choose one of {', '.join(RULES)}")
@@ -142,7 +118,6 @@ class ConsensusAccumulator:
         self.min_valid = int(min_valid)
         self.geobox = geobox
         self.balance = balance
-        self.persist = check_persist(persist)
         self._layout = SlotLayout(self.periods, balance)
         acc_dtype = np.uint16 if rule == "mode" else np.uint32
         n = len(self._layout)
@@ -150,43 +125,33 @@ class ConsensusAccumulator:
         self._acc = [np.zeros((*self.shape, N_SURFACE), acc_dtype) for _ in range(n)]
         self._n_valid = [np.zeros(self.shape, np.uint16) for _ in range(n)]
         self._n_obs = [np.zeros(self.shape, np.uint16) for _ in range(n)]
-        # per transient class (TRANSIENT order), per slot: valid observations labelled with it
-        self._n_tr = [[np.zeros(self.shape, np.uint16) for _ in range(n)] for _ in TRANSIENT]
         self._count = {p.name: 0 for p in self.periods}
         self.n_updates = 0
 
     @property
     def nbytes(self) -> int:
         """Bytes held by the running state (independent of the number of observations)."""
-        lists: list[list[np.ndarray]] = [self._acc, self._n_valid, self._n_obs, *self._n_tr]
-        return sum(a.nbytes for d in lists for a in d)
+        return sum(a.nbytes for d in (self._acc, self._n_valid, self._n_obs) for a in d)
 
     @property
     def n_state(self) -> int:
         """Layers of :meth:`state`."""
-        return len(self._layout) * (N_SURFACE + 2 + len(TRANSIENT))
+        return len(self._layout) * (N_SURFACE + 2)
 
-    def _contribution(
-        self, probs: np.ndarray, valid: np.ndarray
-    ) -> tuple[Any, np.ndarray, np.ndarray]:
-        """What one observation adds to the sums, the pixels where it counts as valid, and
-        its top-1 surface label index (0..8) per pixel.
+    def _contribution(self, probs: np.ndarray, valid: np.ndarray) -> tuple[Any, np.ndarray]:
+        """What one observation adds to the sums, and the pixels where it counts as valid.
 
-        ``mean_prob``: the dense ``(H, W, 9)`` fixed-point probabilities; where the label is a
-        transient class of ``persist``, all the weight on it (so that dropping the class drops
-        exactly its observations). The modes: a sparse ``(flat pixel index, label, weight)``
-        triple, one vote per valid pixel.
+        ``mean_prob``: the dense ``(H, W, 9)`` fixed-point probabilities. The modes: a sparse
+        ``(flat pixel index, label, weight)`` triple, one vote per valid pixel.
         """
-        label, top, ok = top_label(probs)
         if self.rule == "mean_prob":
             q, ok = surface_fixed_point(probs, mask=valid)
-            valid = valid & ok
-            collapse_transient(q, label, valid, self.persist)
-            return q, valid, label
+            return q, valid & ok
+        label, top, ok = top_label(probs)
         valid = valid & ok
         idx = np.flatnonzero(valid)
         weight: Any = 1 if self.rule == "mode" else top.ravel()[idx]
-        return (idx, label.ravel()[idx], weight), valid, label
+        return (idx, label.ravel()[idx], weight), valid
 
     def update(self, probs: Any, valid: Any, observed: Any, time: Any) -> None:
         """Add one observation.
@@ -205,8 +170,8 @@ class ConsensusAccumulator:
             )
         slot, val, obs = self._prepare(valid, observed, time)
         if slot is not None:
-            contrib, val, label = self._contribution(p, val)
-            self._add(slot, contrib, val, obs, label)
+            contrib, val = self._contribution(p, val)
+            self._add(slot, contrib, val, obs)
 
     def update_labels(
         self, classes: Any, confidence: Any, valid: Any, observed: Any, time: Any
@@ -236,7 +201,7 @@ class ConsensusAccumulator:
         val = val & (cls >= 1) & (cls <= N_SURFACE) & (conf > 0)
         idx = np.flatnonzero(val)
         weight: Any = 1 if self.rule == "mode" else conf.ravel()[idx] * (SCALE // 255)
-        self._add(slot, (idx, cls.ravel()[idx] - 1, weight), val, obs, cls - 1)
+        self._add(slot, (idx, cls.ravel()[idx] - 1, weight), val, obs)
 
     def _prepare(
         self, valid: Any, observed: Any, time: Any
@@ -250,9 +215,7 @@ class ConsensusAccumulator:
         self.n_updates += 1
         return slot, val, obs
 
-    def _add(
-        self, slot: int, contrib: Any, val: np.ndarray, obs: np.ndarray, label: np.ndarray
-    ) -> None:
+    def _add(self, slot: int, contrib: Any, val: np.ndarray, obs: np.ndarray) -> None:
         names = [self.periods[j].name for j in self._layout.periods_of(slot)]
         for name in names:
             if self._count[name] >= MAX_OBS:
@@ -261,13 +224,11 @@ class ConsensusAccumulator:
         if self.rule == "mean_prob":
             acc += contrib
         else:
-            idx, votes, weight = contrib
+            idx, label, weight = contrib
             # each pixel appears once in idx, so fancy-indexed += is exact
-            acc.reshape(-1, N_SURFACE)[idx, votes] += weight
+            acc.reshape(-1, N_SURFACE)[idx, label] += weight
         self._n_valid[slot] += val
         self._n_obs[slot] += obs
-        for k, code in enumerate(TRANSIENT.values()):
-            self._n_tr[k][slot] += val & (label == code - 1)
         for name in names:
             self._count[name] += 1
 
@@ -277,15 +238,13 @@ class ConsensusAccumulator:
         return self._layout
 
     def state(self, slot: int | None = None) -> np.ndarray:
-        """The running sums as one uint32 array ``(slots * 13, H, W)`` (:attr:`n_state`
-        layers): per slot its 9 class sums, ``n_valid``, ``n_observed`` and the valid
-        observations labelled water and snow/ice (``slot``: that slot's 13 only). States add
-        (see :meth:`from_state`)."""
+        """The running sums as one uint32 array ``(slots * 11, H, W)`` (:attr:`n_state`
+        layers): per slot its 9 class sums, ``n_valid`` and ``n_observed`` (``slot``: that
+        slot's 11 only). States add (see :meth:`from_state`)."""
         parts = []
         for j in range(len(self._layout)) if slot is None else [slot]:
             parts += [np.moveaxis(self._acc[j], -1, 0), self._n_valid[j][None]]
             parts.append(self._n_obs[j][None])
-            parts += [n_tr[j][None] for n_tr in self._n_tr]
         return np.concatenate(parts).astype(np.uint32)
 
     @classmethod
@@ -294,42 +253,33 @@ class ConsensusAccumulator:
     ) -> ConsensusAccumulator:
         """An accumulator holding a (possibly summed) :meth:`state`; same periods and options."""
         acc = cls(tuple(state.shape[1:]), periods, **kwargs)  # type: ignore[arg-type]
-        per = acc.n_state // max(len(acc._layout), 1)
+        per = N_SURFACE + 2
         if state.shape[0] != acc.n_state:
             raise ConfigError(f"a state of {state.shape[0]} layers does not fit these periods")
         obs = np.zeros(acc.shape, np.uint64)
         for j in range(len(acc._layout)):
             block = state[j * per : (j + 1) * per]
-            obs += block[N_SURFACE + 1]
+            obs += block[-1]
             acc._acc[j][...] = np.moveaxis(block[:N_SURFACE], 0, -1)
             acc._n_valid[j][...] = block[N_SURFACE]
             acc._n_obs[j][...] = block[N_SURFACE + 1]
-            for k, n_tr in enumerate(acc._n_tr):
-                n_tr[j][...] = block[N_SURFACE + 2 + k]
         if int(obs.max(initial=0)) > MAX_OBS:
             raise ConfigError(f"a pixel holds over {MAX_OBS} observations; split the periods")
         return acc
 
     def merge(self, other: ConsensusAccumulator) -> ConsensusAccumulator:
-        """Add another accumulator's state (same shape, periods, rule, balance and persist)
-        into this one."""
+        """Add another accumulator's state (same shape, periods and rule) into this one."""
         if (other.shape, other.rule, other.balance, [p.name for p in other.periods]) != (
             self.shape,
             self.rule,
             self.balance,
             [p.name for p in self.periods],
-        ) or (self.rule == "mean_prob" and other.persist.keys() != self.persist.keys()):
-            # (mean_prob sums depend on which classes are transient; the thresholds do not)
-            raise ConfigError(
-                "only accumulators with the same shape, rule, balance, periods and transient "
-                "classes merge"
-            )
+        ):
+            raise ConfigError("only accumulators with the same shape, rule and periods merge")
         for j in range(len(self._layout)):
             self._acc[j] += other._acc[j]
             self._n_valid[j] += other._n_valid[j]
             self._n_obs[j] += other._n_obs[j]
-            for mine, theirs in zip(self._n_tr, other._n_tr, strict=True):
-                mine[j] += theirs[j]
         for name in self._count:
             self._count[name] += other._count[name]
         self.n_updates += other.n_updates
@@ -348,14 +298,11 @@ class ConsensusAccumulator:
         score, denom, n_valid, n_obs = period_scores(
             self._layout, j, self._acc, self._n_valid, self._n_obs, self._norm
         )
-        shares = {
-            t: period_shares(self._layout, j, self._n_tr[k], self._n_valid)
-            for k, t in enumerate(TRANSIENT)
-        }
-        best, top, total = winner(score, denom, n_valid, shares, self.persist, self.rule)
+        best = np.argmax(score, axis=-1)
+        top = np.take_along_axis(score, best[..., None], axis=-1)[..., 0]
         mapped = (n_valid >= self.min_valid) & (denom > 0)
         classes = np.where(mapped, best + 1, NODATA).astype(np.uint8)
-        confidence = percent(top, total, mapped)
+        confidence = percent(top, denom, mapped)
         lost = n_obs.astype(np.uint64) - n_valid
         cloud = np.where(n_obs > 0, percent(lost, n_obs.astype(np.uint64), n_obs > 0), NO_OBS)
         return {
@@ -364,12 +311,6 @@ class ConsensusAccumulator:
             "n_valid": n_valid.astype(np.uint16),
             "cloud_share": cloud.astype(np.uint8),
             "fallback": np.zeros(self.shape, np.uint8),
-            **{
-                f"{t}_share": np.where(
-                    n_valid > 0, percent(shares[t][0], np.ones(self.shape), n_valid > 0), NO_OBS
-                ).astype(np.uint8)
-                for t in TRANSIENT
-            },
         }
 
     def mean_probabilities(self, period_name: str) -> np.ndarray:
@@ -413,9 +354,7 @@ class ConsensusAccumulator:
         Variables: ``class`` uint8 (codes 1..9, 0 no data), ``confidence`` uint8 (0..100),
         ``n_valid`` uint16, ``cloud_share`` uint8 (percent of observed observations lost to
         cloud, 255 where never observed), ``fallback`` uint8 (1 where the fallback period
-        filled the pixel), ``water_share`` and ``snow_share`` uint8 (percent of the period's
-        valid observations labelled water / snow-ice, month-balanced like the map; 255 where
-        none is valid).
+        filled the pixel).
         """
         return layers_to_dataset(self.result_arrays(period_name), self.geobox, period_name)
 
@@ -446,12 +385,4 @@ def layers_to_dataset(layers: dict[str, Any], geobox: Any, period_name: str) -> 
 # imported last because it builds on the accumulator above.
 from hlsmap.consensus_stack import consensus  # noqa: E402
 
-__all__ = [
-    "BALANCES",
-    "PERSIST",
-    "RULES",
-    "TRANSIENT",
-    "ConsensusAccumulator",
-    "consensus",
-    "layers_to_dataset",
-]
+__all__ = ["BALANCES", "RULES", "ConsensusAccumulator", "consensus", "layers_to_dataset"]

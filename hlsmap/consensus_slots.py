@@ -109,42 +109,6 @@ def period_scores(
     return score, total, n_val, n_ob
 
 
-def period_shares(
-    layout: SlotLayout,
-    period: int,
-    counts: Sequence[np.ndarray],
-    n_valid: Sequence[np.ndarray],
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per pixel of one period: the share (float64, 0..1) of its valid observations that a
-    per-slot count covers (e.g. the observations labelled snow/ice), and that count.
-
-    Balanced like :func:`period_scores`: with month balance the mean over the months with a
-    valid observation of each month's share (each month weighs one, so a share is the part of
-    the period, not of its clear days); without it the count over the period's valid count.
-    0 where the period has no valid observation.
-    """
-    balance = layout.balance == "month"
-    shape = n_valid[0].shape
-    share = np.zeros(shape, np.float64)
-    months = np.zeros(shape, np.uint32)
-    n_val = np.zeros(shape, np.uint32)
-    n_cnt = np.zeros(shape, np.uint32)
-    for group in layout.month_groups(period):
-        nv = np.zeros(shape, np.uint32)
-        nc = np.zeros(shape, np.uint32)
-        for s in group:
-            nv += n_valid[s]
-            nc += counts[s]
-        if balance:
-            share += nc / np.maximum(nv, 1)
-            months += nv > 0
-        n_val += nv
-        n_cnt += nc
-    if balance:
-        return share / np.maximum(months, 1), n_cnt
-    return n_cnt / np.maximum(n_val, 1), n_cnt
-
-
 def percent(num: np.ndarray, den: np.ndarray, where: np.ndarray) -> np.ndarray:
     """``round(100 * num / den)`` (integers exactly, floats deterministically), 0 where
     ``where`` is false."""
