@@ -48,11 +48,16 @@ def test_readme_models_exist() -> None:
     from hlsmap.model import KNOWN_MODELS
 
     cmds = readme_commands()
-    trained = {a[2] for a in cmds if a[0] == "train" and len(a) > 2}
+    # run folders README commands write: `train CHIPS OUT`, `distill TEACHER SOURCE OUT`
+    runs = {a[2] for a in cmds if a[0] == "train" and len(a) > 2}
+    runs |= {a[3] for a in cmds if a[0] == "distill" and len(a) > 3}
+    trained = runs | {f"{r}/model" for r in runs}
     for a in cmds:
         if "--model" in a:
             model = a[a.index("--model") + 1]
             assert model in KNOWN_MODELS or model in trained, f"{' '.join(a)}: {model}"
+        if a[0] == "distill" and len(a) > 1 and not a[1].startswith("-"):
+            assert a[1] in KNOWN_MODELS or a[1] in trained, f"{' '.join(a)}: {a[1]}"
 
 
 def test_as_uint8_probs_refuses_nan() -> None:

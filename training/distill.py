@@ -112,6 +112,16 @@ class DistillResult:
     skipped: list[str] = field(default_factory=list)
 
 
+def _teacher_id(teacher: str | Path) -> str:
+    """How provenance names the teacher: a known model's name as is (its cached copy differs
+    from machine to machine), any other model by its absolute folder."""
+    from hlsmap.model.zoo import KNOWN_MODELS
+
+    if str(teacher) in KNOWN_MODELS and not Path(teacher).exists():
+        return str(teacher)
+    return str(Path(teacher).resolve())
+
+
 def distill(cfg: DistillConfig, *, client: Any = None, progress: bool = True) -> DistillResult:
     """Run (or resume) a distillation; see the module notes for the stages and outputs.
 
@@ -241,7 +251,7 @@ def build_soft_chips(
     from hlsmap.training.distill_targets import soft_observations, teacher_targets
 
     held = {r.name for r in cfg.regions if r.held_out}
-    source = {"teacher": str(Path(cfg.teacher).resolve()), "stac": cfg.source,
+    source = {"teacher": _teacher_id(cfg.teacher), "stac": cfg.source,
               "regions": [r.to_dict() for r in cfg.regions],
               "thresholds": cfg.thresholds.to_dict()}  # fmt: skip
 
@@ -315,7 +325,7 @@ def _publish(cfg: DistillConfig, trained: Path, model_dir: Path, agreement: dict
     meta.provenance.update(
         {
             "distilled_from": {
-                "teacher": str(Path(cfg.teacher).resolve()),
+                "teacher": _teacher_id(cfg.teacher),
                 "architecture": teacher_meta.architecture,
                 "resolution": teacher_meta.resolution,
                 "sensors": list(cfg.teacher_sensors or cfg.sensors),

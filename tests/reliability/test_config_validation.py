@@ -56,8 +56,8 @@ def test_command_line_values(served_world, tmp_path: Path, capsys) -> None:
     assert "not a percentage" in one_line_error(capsys)
     assert cli("map", "--tile", "T13RCN", *base, "--sensors", ",", "--plan") == 2
     assert "sensors is empty" in one_line_error(capsys)
-    predict = ["predict", str(tmp_path / "p"), "--model", str(served_world.model), "--year",
-               "2024", "--tile", "T13RCN"]  # fmt: skip
+    predict = ["predict", "--out", str(tmp_path / "p"), "--model", str(served_world.model),
+               "--year", "2024", "--tile", "T13RCN"]  # fmt: skip
     assert cli(*predict, "--max-cloud", "-10") == 2
     assert "not a percentage" in one_line_error(capsys)
     assert cli(*predict, "--workers", "-1") == 2
@@ -99,7 +99,7 @@ def test_corrupt_weights_fail_before_search(served_world, tmp_path: Path, capsys
         args = ["map", *region, "--year", "2024", "--model", str(model), "--out",
                 str(tmp_path / "o"), "--source", source]  # fmt: skip
     else:
-        args = ["predict", str(tmp_path / "o"), *region, "--year", "2024", "--model",
+        args = ["predict", "--out", str(tmp_path / "o"), *region, "--year", "2024", "--model",
                 str(model), "--source", source]  # fmt: skip
     start = time.perf_counter()
     assert cli(*args) == 2
