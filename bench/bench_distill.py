@@ -26,21 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def _serve(world: Any, root: Path) -> Any:
     import contextlib
 
-    import pystac
-
     sys.path.insert(0, str(ROOT / "tests"))
     import servers
 
     stack = contextlib.ExitStack()
-    http = stack.enter_context(servers.range_server(root))
-    ic = root / "items.json"
-    pystac.ItemCollection(world.items(base_url=f"{http.url}/w")).save_object(dest_href=str(ic))
-    cols = []
-    for col in world.collections():
-        p = root / f"{col.id}.json"
-        col.save_object(dest_href=str(p), include_self_link=False)
-        cols.append(p)
-    api = stack.enter_context(servers.stac_api(*cols, ic))
+    _, api = stack.enter_context(servers.served_world(world, root))
     return stack, api
 
 

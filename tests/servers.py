@@ -515,3 +515,24 @@ def pgstac_api(*hrefs: Path | str, timeout: float = 60.0) -> Iterator[str]:
         _wait_for(lambda: _http_ok(url + "/"), api, api_log, "stac-fastapi-pgstac", timeout)
         pgstac_load(url, *hrefs)
         yield url
+
+
+@contextmanager
+def served_world(world: Any, root: Path) -> Iterator[tuple[Any, str]]:
+    """Serve a simulated world under ``root / "w"``: its granules through :func:`range_server`
+    (rooted at ``root``) and its collections and items through :func:`stac_api`.
+
+    Yields ``(http, api)``: the range server and the STAC API's URL.
+    """
+    import pystac
+
+    with range_server(root) as http:
+        ic = root / "items.json"
+        pystac.ItemCollection(world.items(base_url=f"{http.url}/w")).save_object(dest_href=str(ic))
+        cols = []
+        for col in world.collections():
+            p = root / f"{col.id}.json"
+            col.save_object(dest_href=str(p), include_self_link=False)
+            cols.append(p)
+        with stac_api(*cols, ic) as api:
+            yield http, api

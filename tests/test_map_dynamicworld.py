@@ -38,7 +38,6 @@ class DWWorld:
 
 @pytest.fixture(scope="module")
 def dw_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DWWorld]:
-    import pystac
 
     from hlsmap.model.dw_import import import_dynamicworld
     from hlsmap.simulate import WorldConfig, simulate_world
@@ -50,16 +49,8 @@ def dw_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DWWorld]:
         workers=1,
     )
     model = import_dynamicworld(FIXTURE / "forward", root / "dw", FIXTURE)
-    with servers.range_server(root) as http:
-        ic = root / "items.json"
-        pystac.ItemCollection(world.items(base_url=f"{http.url}/w")).save_object(dest_href=str(ic))
-        cols = []
-        for col in world.collections():
-            p = root / f"{col.id}.json"
-            col.save_object(dest_href=str(p), include_self_link=False)
-            cols.append(p)
-        with servers.stac_api(*cols, ic) as api:
-            yield DWWorld(world, api, model)
+    with servers.served_world(world, root) as (_, api):
+        yield DWWorld(world, api, model)
 
 
 def _cfg(w: DWWorld, out: Path, **kw: object) -> MapConfig:

@@ -30,7 +30,6 @@ def served_world(
     root: Path, size: int = 32, months: int = 2, seed: int = 5
 ) -> Iterator[ServedWorld]:
     """Simulate a world under ``root/w`` and serve it (STAC API + range-capable HTTP)."""
-    import pystac
 
     from hlsmap.simulate import WorldConfig, simulate_world
 
@@ -41,16 +40,8 @@ def served_world(
         root / "w",
         workers=1,
     )
-    with servers.range_server(root) as http:
-        ic = root / "items.json"
-        pystac.ItemCollection(world.items(base_url=f"{http.url}/w")).save_object(dest_href=str(ic))
-        cols = []
-        for col in world.collections():
-            p = root / f"{col.id}.json"
-            col.save_object(dest_href=str(p), include_self_link=False)
-            cols.append(p)
-        with servers.stac_api(*cols, ic) as api:
-            yield ServedWorld(world, root, api)
+    with servers.served_world(world, root) as (_, api):
+        yield ServedWorld(world, root, api)
 
 
 def other_model(root: Path) -> Path:

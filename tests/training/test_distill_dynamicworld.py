@@ -26,7 +26,6 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def dw_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, str, Path]]:
-    import pystac
 
     from hlsmap.model.dw_import import import_dynamicworld
     from hlsmap.simulate import WorldConfig, simulate_world
@@ -38,16 +37,8 @@ def dw_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object
         workers=1,
     )
     model = import_dynamicworld(FIXTURE / "forward", root / "dw", FIXTURE)
-    with servers.range_server(root) as http:
-        ic = root / "items.json"
-        pystac.ItemCollection(world.items(base_url=f"{http.url}/w")).save_object(dest_href=str(ic))
-        cols = []
-        for col in world.collections():
-            p = root / f"{col.id}.json"
-            col.save_object(dest_href=str(p), include_self_link=False)
-            cols.append(p)
-        with servers.stac_api(*cols, ic) as api:
-            yield world, api, model
+    with servers.served_world(world, root) as (_, api):
+        yield world, api, model
 
 
 def test_dynamicworld_teacher_distils_into_an_hls_student(dw_served, tmp_path: Path) -> None:
