@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from hlsmap.cli.app import app, console
+from hlsmap.cli.options import SeasonWrap
 
 Preds = Annotated[
     list[Path], typer.Argument(help="Predictions stores (.zarr, hlsmap.predictions format).")
@@ -35,14 +36,7 @@ def consensus_cmd(
             " --season dry=05-10; or --season auto to detect wet/dry from the data.",
         ),
     ] = None,
-    season_wrap: Annotated[
-        str,
-        typer.Option(
-            "--season-wrap",
-            help="within: seasons keep to the calendar year; span: wet=11-04 of 2024 is"
-            " Nov 2023-Apr 2024.",
-        ),
-    ] = "within",
+    season_wrap: SeasonWrap = "within",
     period: Annotated[
         list[str] | None,
         typer.Option(

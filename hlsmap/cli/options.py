@@ -24,6 +24,14 @@ Tile = Annotated[
 Sensors = Annotated[
     str, typer.Option("--sensors", help="Comma-separated sensor names (see `hlsmap sensors`).")
 ]
+SeasonWrap = Annotated[
+    str,
+    typer.Option(
+        "--season-wrap",
+        help="within: seasons keep to the calendar year; span: wet=11-04 of 2024 is"
+        " Nov 2023-Apr 2024.",
+    ),
+]
 Source = Annotated[
     str,
     typer.Option(

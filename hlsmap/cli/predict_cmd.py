@@ -11,6 +11,7 @@ from hlsmap.cli.app import app, console
 from hlsmap.cli.options import (
     BBox,
     GeoJSON,
+    SeasonWrap,
     Sensors,
     Source,
     Tile,
@@ -65,14 +66,7 @@ def predict_cmd(
             "--season", help="A season of --year as NAME=MM-MM (repeatable), e.g. wet=11-04."
         ),
     ] = None,
-    season_wrap: Annotated[
-        str,
-        typer.Option(
-            "--season-wrap",
-            help="within: seasons keep to the calendar year; span: wet=11-04 of 2024 is"
-            " Nov 2023-Apr 2024.",
-        ),
-    ] = "within",
+    season_wrap: SeasonWrap = "within",
     source: Source = "pc",
     bbox: BBox = None,
     geojson: GeoJSON = None,
